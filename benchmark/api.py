@@ -1,0 +1,138 @@
+"""What a model wrapper is: validated metadata plus methods that answer whole lists of requests.
+
+A wrapper subclasses `Model`, sets `meta`, implements the methods for the request types it
+supports (`score`, `rank`, `answer`) and, unless zero-shot, `fit`. The runner calls, in order:
+`__init__(**args)`, `setup(catalogue, seed)`, `fit(data)` (fine-tuned models only), then the
+request methods with every request of the run at once.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any, ClassVar
+
+import numpy as np
+
+from benchmark.data.dataset import Catalogue
+from benchmark.requests import QARequest, RankRequest, ScoreRequest
+
+PARADIGMS = ("baseline", "oracle", "dlrm", "seqrec", "llm", "llm-for-rs")
+ITEM_REPRESENTATIONS = ("none", "id", "text", "emb", "sid", "user-emb")
+SCHEMES = ("zero-shot", "fine-tuned")
+BACKENDS = ("numpy", "torch", "hf", "vllm")
+REQUEST_KINDS = ("score", "rank", "answer")
+
+
+class ModelError(RuntimeError):
+    """A model cannot run as asked (wrong data, missing file, unsupported request type)."""
+
+
+@dataclass(frozen=True)
+class ModelMeta:
+    """Validated model metadata. `supports` names request kinds: score (CTR), rank (next item),
+    answer (QA). `group` is the RecBench group letter (A–J) where one applies."""
+
+    name: str
+    paradigm: str
+    item_repr: str
+    scheme: str
+    backend: str
+    supports: tuple[str, ...]
+    license: str
+    citation: str = ""
+    group: str | None = None
+    description: str = ""
+
+    def __post_init__(self) -> None:
+        errors = meta_errors(self)
+        if errors:
+            raise ValueError(f"invalid ModelMeta for {self.name!r}: " + "; ".join(errors))
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["supports"] = list(self.supports)
+        return d
+
+
+def meta_errors(meta: ModelMeta) -> list[str]:
+    errors = []
+    if not meta.name or not isinstance(meta.name, str):
+        errors.append("name must be a non-empty string")
+    for attr, allowed in (
+        ("paradigm", PARADIGMS),
+        ("item_repr", ITEM_REPRESENTATIONS),
+        ("scheme", SCHEMES),
+        ("backend", BACKENDS),
+    ):
+        if getattr(meta, attr) not in allowed:
+            errors.append(f"{attr}={getattr(meta, attr)!r} is not one of {list(allowed)}")
+    if not meta.supports or any(s not in REQUEST_KINDS for s in meta.supports):
+        errors.append(f"supports={list(meta.supports)!r} must be a non-empty subset of {list(REQUEST_KINDS)}")
+    if not meta.license:
+        errors.append("license is required")
+    if meta.group is not None and meta.group not in tuple("ABCDEFGHIJ"):
+        errors.append(f"group={meta.group!r} must be a RecBench group letter A–J or None")
+    return errors
+
+
+@dataclass
+class CTRFitData:
+    """The CTR fine-tune split: labelled pairs for training and for validation (disjoint users)."""
+
+    train: list[ScoreRequest]
+    train_labels: np.ndarray
+    valid: list[ScoreRequest]
+    valid_labels: np.ndarray
+
+
+@dataclass
+class SeqFitData:
+    """The next-item fine-tune split: training sequences (each at most window+1 items, oldest
+    first; every position after the first is a next-item target) and a validation set of
+    requests over the whole catalogue with their targets."""
+
+    sequences: list[tuple[int, ...]]
+    valid: list[RankRequest]
+    valid_targets: np.ndarray
+    n_items: int = 0
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+FitData = CTRFitData | SeqFitData
+
+
+class Model:
+    """Base class of every model wrapper."""
+
+    meta: ClassVar[ModelMeta]
+    batch_size: int = 256
+
+    def __init__(self, **kwargs: Any) -> None:
+        if kwargs:
+            raise TypeError(f"{type(self).__name__} takes no arguments {sorted(kwargs)}")
+
+    def setup(self, catalogue: Catalogue, seed: int) -> None:
+        self.catalogue = catalogue
+        self.seed = seed
+
+    def fit(self, data: FitData) -> None:
+        raise ModelError(f"{self.meta.name} is {self.meta.scheme} and cannot be fitted")
+
+    def score(self, requests: list[ScoreRequest]) -> np.ndarray:
+        raise ModelError(f"{self.meta.name} does not support score (CTR) requests")
+
+    def rank(self, requests: list[RankRequest]) -> np.ndarray:
+        """Scores, shape (len(requests), n_candidates); all requests in one call share the candidate
+        mode (all None, or all the same number of candidates)."""
+        raise ModelError(f"{self.meta.name} does not support rank (next-item) requests")
+
+    def answer(self, requests: list[QARequest]) -> list[int]:
+        raise ModelError(f"{self.meta.name} does not support answer (QA) requests")
+
+    def num_parameters(self) -> int | None:
+        """Trainable plus frozen parameter count, once set up (None when it does not apply)."""
+        return None
+
+    def extra_stats(self) -> dict[str, Any]:
+        """Model-specific efficiency figures (token counts for LLMs, say), recorded in the result."""
+        return {}

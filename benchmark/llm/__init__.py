@@ -1,0 +1,1 @@
+"""LLM backends: one interface, several engines."""

@@ -1,0 +1,1 @@
+"""Metrics: CTR (AUC, GAUC, LogLoss), ranking (HR/NDCG/MRR/Recall@K) and beyond-accuracy."""

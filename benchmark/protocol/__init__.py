@@ -1,0 +1,1 @@
+"""Protocol recboard-v1: task data from a Dataset."""

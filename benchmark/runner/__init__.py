@@ -1,0 +1,1 @@
+"""Runner: plans to runs to results."""

@@ -1,0 +1,1 @@
+"""Model wrappers: baselines (random, most-popular, oracle)."""

@@ -1,0 +1,1 @@
+"""Deep CTR models (DLRMs) on item ids, RecBench groups A–C."""

@@ -1,0 +1,1 @@
+"""Shared torch layers and training loops, so each model file stays short."""
