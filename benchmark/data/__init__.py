@@ -1,5 +1,38 @@
 """Data adapters: raw files (or the synthetic generator) to one canonical Dataset."""
 
-from benchmark.data.dataset import TEXT_FIELDS, Catalogue, DataError, Dataset
+from __future__ import annotations
 
-__all__ = ["TEXT_FIELDS", "Catalogue", "DataError", "Dataset"]
+import inspect
+from typing import Any, Callable
+
+from benchmark.data.dataset import TEXT_FIELDS, Catalogue, DataError, Dataset
+from benchmark.data.loaders import load_movielens_1m, load_movielens_100k, load_recbole, load_sasrec
+from benchmark.data.synthetic import SyntheticParams, SyntheticWorld, generate
+
+ADAPTERS: dict[str, Callable[..., Dataset]] = {
+    "synthetic": generate,
+    "movielens-100k": load_movielens_100k,
+    "movielens-1m": load_movielens_1m,
+    "recbole": load_recbole,
+    "sasrec": load_sasrec,
+}
+
+
+def load_dataset(adapter: str, **kwargs: Any) -> Dataset:
+    """The Dataset of `adapter`: "synthetic" takes generator parameters (see SyntheticParams), the
+    file adapters take `path` and an optional `name` (for recbole, the atomic files' dataset name)."""
+    if adapter not in ADAPTERS:
+        raise DataError(f"unknown dataset adapter {adapter!r}; known adapters: {', '.join(ADAPTERS)}")
+    load = ADAPTERS[adapter]
+    if adapter != "synthetic":
+        try:
+            inspect.signature(load).bind(**kwargs)
+        except TypeError as e:
+            raise DataError(f"dataset adapter {adapter!r}: {e}; expected arguments {inspect.signature(load)}") from None
+    return load(**kwargs)
+
+
+__all__ = [
+    "ADAPTERS", "TEXT_FIELDS", "Catalogue", "DataError", "Dataset", "SyntheticParams", "SyntheticWorld",
+    "generate", "load_dataset", "load_movielens_100k", "load_movielens_1m", "load_recbole", "load_sasrec",
+]

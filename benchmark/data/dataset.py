@@ -37,6 +37,12 @@ class Catalogue:
     def n_items(self) -> int:
         return len(self.items)
 
+    def without_generator(self) -> "Catalogue":
+        """The catalogue as non-oracle models see it: the synthetic generator's parameters removed,
+        so only a model declared as an oracle can rebuild the generative process."""
+        source = {k: v for k, v in self.source.items() if k != "params"}
+        return Catalogue(items=self.items, dataset_name=self.dataset_name, source=source)
+
     def text(self, item: int, fields: tuple[str, ...] = ("title",)) -> str:
         row = self.items.iloc[item]
         return " | ".join(str(row[f]) for f in fields if row[f])
