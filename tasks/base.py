@@ -1,0 +1,65 @@
+"""What a task is: requests out of task data, and metrics out of responses. A task never trains
+anything and never looks inside a model."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+import numpy as np
+
+from benchmark.protocol import TaskData
+
+
+class ResponseError(ValueError):
+    """A model's responses have the wrong type, shape or values."""
+
+
+@dataclass
+class Evaluation:
+    metrics: dict[str, float]
+    per_example: dict[str, np.ndarray] = field(default_factory=dict)
+
+
+class Task:
+    name: ClassVar[str]
+    version: ClassVar[str]
+    request_kind: ClassVar[str]  # "score" | "rank" | "answer": the model method that answers
+    main_metric: ClassVar[str]
+    variant: str | None = None
+
+    @property
+    def label(self) -> str:
+        return self.name if self.variant is None else f"{self.name}-{self.variant}"
+
+    def requests(self, td: TaskData, split: str = "test") -> list:
+        raise NotImplementedError
+
+    def fit_data(self, td: TaskData) -> Any:
+        raise NotImplementedError
+
+    def check(self, responses: Any, requests: list, n_items: int) -> np.ndarray:
+        raise NotImplementedError
+
+    def evaluate(self, td: TaskData, responses: np.ndarray) -> Evaluation:
+        raise NotImplementedError
+
+    def n_candidates(self, td: TaskData) -> int | None:
+        return None
+
+    def to_json_request(self, request: Any) -> dict[str, Any]:
+        raise NotImplementedError
+
+
+def as_float_array(responses: Any, shape: tuple[int, ...], what: str) -> np.ndarray:
+    try:
+        arr = np.asarray(responses, dtype=np.float64)
+    except (TypeError, ValueError) as e:
+        raise ResponseError(f"{what}: responses are not numeric ({e})") from None
+    if arr.shape != shape:
+        raise ResponseError(f"{what}: expected responses of shape {shape}, got {arr.shape}")
+    bad = np.isnan(arr)
+    if bad.any():
+        first = np.argwhere(bad)[0].tolist()
+        raise ResponseError(f"{what}: {int(bad.sum())} NaN response value(s), first at index {first}")
+    return arr

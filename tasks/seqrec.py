@@ -1,0 +1,81 @@
+"""Next item (list-wise), leave-one-out. Two candidate modes, named in the result: `full` (the whole
+catalogue, the user's earlier items masked) and `sampled-100` (the target plus 100 uniformly
+sampled never-touched items). Main metric NDCG@10; also HR, NDCG, MRR, Recall at 1/5/10/20, and
+in `full` mode catalogue coverage, novelty and serendipity."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from benchmark.api import SeqFitData
+from benchmark.metrics import beyond_accuracy, most_popular, per_user_ranking_metrics, rank_positions, top_k
+from benchmark.protocol import CANDIDATE_MODES, TaskData
+from benchmark.requests import RankRequest
+from tasks.base import Evaluation, ResponseError, Task, as_float_array
+
+CUTOFFS = (1, 5, 10, 20)
+
+
+class SeqRecTask(Task):
+    name = "seqrec"
+    version = "1"
+    request_kind = "rank"
+    main_metric = "ndcg@10"
+
+    def __init__(self, candidates: str = "full"):
+        if candidates not in CANDIDATE_MODES:
+            raise ValueError(f"seqrec candidates must be one of {list(CANDIDATE_MODES)}, got {candidates!r}")
+        self.variant = candidates
+
+    def requests(self, td: TaskData, split: str = "test") -> list[RankRequest]:
+        s = td.splits[split]
+        if self.variant == "full" or split != "test":
+            return [RankRequest(int(u), tuple(h)) for u, h in zip(s["user"], s["history"])]
+        return [RankRequest(int(u), tuple(h), np.asarray(c, dtype=np.int64))
+                for u, h, c in zip(s["user"], s["history"], s["candidates"])]
+
+    def fit_data(self, td: TaskData) -> SeqFitData:
+        valid = td.splits["valid"]
+        return SeqFitData(sequences=[tuple(x) for x in td.splits["train"]["items"]],
+                          valid=self.requests(td, "valid"),
+                          valid_targets=np.asarray(valid["target"], dtype=np.int64),
+                          n_items=td.n_items, extra={"valid_seen": valid["seen"]})
+
+    def n_candidates(self, td: TaskData) -> int:
+        return td.n_items if self.variant == "full" else td.spec.seq_sampled_negatives + 1
+
+    def check(self, responses: Any, requests: list, n_items: int) -> np.ndarray:
+        width = n_items if not requests or requests[0].candidates is None else len(requests[0].candidates)
+        arr = as_float_array(responses, (len(requests), width), f"next item ({self.variant})")
+        if np.isposinf(arr).any():
+            raise ResponseError(f"next item ({self.variant}): +inf scores are not allowed (use -inf for excluded items)")
+        return arr
+
+    def evaluate(self, td: TaskData, responses: np.ndarray) -> Evaluation:
+        test = td.splits["test"]
+        n = len(responses)
+        if self.variant == "full":
+            target = np.asarray(test["target"], dtype=np.int64)
+            mask = np.zeros((n, td.n_items), dtype=bool)
+            seen = test["seen"]
+            rows = np.repeat(np.arange(n), [len(s) for s in seen])
+            mask[rows, np.fromiter((x for s in seen for x in s), dtype=np.int64, count=len(rows))] = True
+        else:
+            target = np.asarray(test["target_pos"], dtype=np.int64)
+            mask = None
+        greater, equal = rank_positions(responses, target, mask)
+        per_user = per_user_ranking_metrics(greater, equal, CUTOFFS)
+        metrics = {k: float(np.mean(v)) for k, v in per_user.items()}
+        if self.variant == "full":
+            counts = np.asarray(td.splits["item_stats"]["train_count"], dtype=np.int64)
+            topk = top_k(responses, max(CUTOFFS), mask)
+            popular = most_popular(counts, max(CUTOFFS))
+            metrics.update(beyond_accuracy(topk, target, counts, int(td.extra["n_users_train"]), popular,
+                                           td.n_items, CUTOFFS))
+        return Evaluation({k: float(v) for k, v in metrics.items()}, per_user)
+
+    def to_json_request(self, r: RankRequest) -> dict[str, Any]:
+        return {"kind": "rank", "user": r.user, "history": list(r.history),
+                "candidates": None if r.candidates is None else r.candidates.tolist()}

@@ -1,0 +1,88 @@
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import yaml
+from sklearn.metrics import roc_auc_score
+
+from benchmark.cli import main
+from benchmark.exchange import ExchangeError, score_responses
+
+PLAN = {
+    "name": "x",
+    "protocol": {"ctr_test_rows": 300, "ctr_finetune_rows": 2000, "seq_test_users": 40, "seq_valid_users": 40,
+                 "seq_finetune_sequences": 300},
+    "datasets": {"syn": {"adapter": "synthetic", "n_users": 150, "n_items": 200, "seed": 5}},
+    "tasks": ["ctr"],
+    "models": ["random"],
+}
+
+
+@pytest.fixture
+def requests_file(tmp_path):
+    cfg = tmp_path / "plan.yaml"
+    cfg.write_text(yaml.safe_dump({**PLAN, "cache_dir": str(tmp_path / "cache")}))
+
+    def write(task: str, candidates: str = "full"):
+        out = tmp_path / f"{task}-{candidates}.jsonl"
+        assert main(["requests", str(cfg), "--dataset", "syn", "--task", task, "--candidates", candidates,
+                     "--out", str(out)]) == 0
+        lines = out.read_text().splitlines()
+        return out, json.loads(lines[0]), [json.loads(x) for x in lines[1:]]
+
+    return write
+
+
+def write_jsonl(path, rows):
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    return path
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_score_agrees_with_sklearn_auc(requests_file, tmp_path, seed):
+    path, header, reqs = requests_file("ctr")
+    assert header["n_requests"] == len(reqs) and "label" not in reqs[0]
+    rng = np.random.default_rng(seed)
+    preds = rng.random(len(reqs)).round(2)  # rounding makes ties
+    resp = write_jsonl(tmp_path / "r.jsonl", [{"id": r["id"], "score": float(p)} for r, p in zip(reqs, preds)][::-1])
+    _, ev = score_responses(path, resp, tmp_path / "cache")
+    from benchmark.protocol import ProtocolSpec, build_task_data
+    from benchmark.data import load_dataset
+    ds = load_dataset(**PLAN["datasets"]["syn"], name="syn")
+    td = build_task_data(ds, ProtocolSpec.from_overrides(PLAN["protocol"]), ("ctr",), cache_dir=None)["ctr"]
+    assert td.content_hash == header["task_data_hash"]
+    labels = np.asarray(td.splits["test"]["label"])
+    assert abs(ev.metrics["auc"] - roc_auc_score(labels, preds)) < 1e-9
+
+
+def test_score_cli_for_next_item(requests_file, tmp_path, capsys):
+    path, header, reqs = requests_file("seqrec", "sampled-100")
+    assert len(reqs[0]["candidates"]) == 101
+    rng = np.random.default_rng(0)
+    resp = write_jsonl(tmp_path / "r.jsonl", [{"id": r["id"], "scores": rng.random(101).tolist()} for r in reqs])
+    capsys.readouterr()
+    assert main(["score", str(path), str(resp), "--cache-dir", str(tmp_path / "cache")]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["variant"] == "sampled-100" and 0 <= out["metrics"]["ndcg@10"] <= 1
+
+
+def test_bad_responses_are_named(requests_file, tmp_path):
+    path, _, reqs = requests_file("ctr")
+    rows = [{"id": r["id"], "score": 0.5} for r in reqs]
+    cases = {
+        "no response for 1 request": rows[:-1],
+        "duplicate response for id 0": rows + [rows[0]],
+        "is not a request id": rows + [{"id": 10**6, "score": 0.1}],
+    }
+    for message, bad in cases.items():
+        with pytest.raises(ExchangeError, match=message):
+            score_responses(path, write_jsonl(tmp_path / "bad.jsonl", bad), tmp_path / "cache")
+    (tmp_path / "bad.jsonl").write_text(json.dumps(rows[0]) + "\n{oops\n")
+    with pytest.raises(ExchangeError, match=r"bad.jsonl:2: not valid JSON"):
+        score_responses(path, tmp_path / "bad.jsonl", tmp_path / "cache")
+    nan_rows = [dict(r) for r in rows]
+    nan_rows[2]["score"] = float("nan")
+    with pytest.raises(ValueError, match="NaN"):
+        score_responses(path, write_jsonl(tmp_path / "nan.jsonl", nan_rows), tmp_path / "cache")
