@@ -107,7 +107,7 @@ def test_movielens_1m(ml1m):
 
 def test_recbole_maps_fields_and_adds_unlisted_items(recbole):
     ds = load_recbole(recbole)
-    assert ds.name == "shop" and ds.source == {"adapter": "recbole", "path": str(recbole), "name": "shop"}
+    assert ds.name == "shop" and ds.source == {"adapter": "recbole", "path": str(recbole), "dataset": "shop"}
     assert ds.items["raw_id"].tolist() == ["a", "b", "c", "z"]
     assert ds.items["title"].tolist() == ["Toy Story", "Heat", "Unseen Film", ""]
     assert ds.items["category"].tolist() == ["Animation, Comedy", "Action", "Drama", ""]
@@ -123,7 +123,7 @@ def test_recbole_maps_fields_and_adds_unlisted_items(recbole):
 
 def test_recbole_numeric_tokens_sort_numerically_and_line_order_stands_in_for_time(tmp_path):
     write(tmp_path / "nums.inter", "user_id:token\titem_id:token\n10\t100\n9\t20\n10\t3\n")
-    ds = load_recbole(tmp_path, name="nums")
+    ds = load_recbole(tmp_path, dataset="nums")
     assert ds.items["raw_id"].tolist() == ["3", "20", "100"]
     assert ds.source["timestamp"] == "line order"
     assert ds.interactions[["user", "item", "timestamp"]].values.tolist() == [[0, 1, 1], [1, 2, 0], [1, 0, 2]]
@@ -144,7 +144,7 @@ def test_load_dataset_dispatches_to_every_adapter(ml100k, ml1m, recbole, tmp_pat
     path = write(tmp_path / "s.txt", "1 1\n1 2\n")
     assert load_dataset("movielens-100k", path=ml100k).fingerprint() == load_movielens_100k(ml100k).fingerprint()
     assert load_dataset("movielens-1m", path=ml1m).name == "movielens-1m"
-    assert load_dataset("recbole", path=recbole, name="shop").name == "shop"
+    assert load_dataset("recbole", path=recbole, dataset="shop").name == "shop"
     assert load_dataset("sasrec", path=path, name="tiny").name == "tiny"
     assert load_dataset("synthetic", n_users=20, n_items=40, n_categories=4).n_users == 20
 
@@ -156,7 +156,7 @@ def test_load_dataset_unknown_adapter_and_bad_arguments():
     with pytest.raises(DataError, match="adapter 'sasrec'.*path"):
         load_dataset("sasrec")
     with pytest.raises(DataError, match="adapter 'recbole'.*unexpected keyword"):
-        load_dataset("recbole", path=".", dataset="x")
+        load_dataset("recbole", path=".", atomic="x")
 
 
 def test_missing_folder_and_files(tmp_path, ml100k):
@@ -179,9 +179,9 @@ def test_recbole_needs_exactly_one_inter_file_without_a_name(tmp_path, recbole):
     write(recbole / "other.inter", "user_id:token\titem_id:token\n1\t2\n")
     with pytest.raises(DataError) as e:
         load_recbole(recbole)
-    assert_data_error(e, recbole, None, "found 2 .inter files ['other', 'shop']", "name=")
+    assert_data_error(e, recbole, None, "found 2 .inter files ['other', 'shop']", "dataset=")
     with pytest.raises(DataError) as e:
-        load_recbole(recbole, name="missing")
+        load_recbole(recbole, dataset="missing")
     assert_data_error(e, recbole / "missing.inter", None, "file not found")
 
 
@@ -263,7 +263,7 @@ BAD_RECBOLE = [
 def test_recbole_bad_input_names_file_line_and_expectation(recbole, name, content, line, fragments):
     write(recbole / name, content)
     with pytest.raises(DataError) as e:
-        load_recbole(recbole, name="shop")
+        load_recbole(recbole, dataset="shop")
     assert_data_error(e, recbole / name, line, *fragments)
 
 

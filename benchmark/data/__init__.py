@@ -20,7 +20,8 @@ ADAPTERS: dict[str, Callable[..., Dataset]] = {
 
 def load_dataset(adapter: str, **kwargs: Any) -> Dataset:
     """The Dataset of `adapter`: "synthetic" takes generator parameters (see SyntheticParams), the
-    file adapters take `path` and an optional `name` (for recbole, the atomic files' dataset name)."""
+    file adapters take `path` and an optional `name` for the Dataset (recbole also takes `dataset`,
+    the atomic files' stem)."""
     if adapter not in ADAPTERS:
         raise DataError(f"unknown dataset adapter {adapter!r}; known adapters: {', '.join(ADAPTERS)}")
     load = ADAPTERS[adapter]

@@ -107,22 +107,26 @@ def load_movielens_1m(path: str | Path, name: str = "movielens-1m") -> Dataset:
     )
 
 
-def load_recbole(path: str | Path, name: str | None = None) -> Dataset:
-    folder = _folder(path, "a RecBole folder with <name>.inter and optionally <name>.item")
-    if name is None:
+def load_recbole(path: str | Path, dataset: str | None = None, name: str | None = None) -> Dataset:
+    """`dataset` is the atomic files' stem (found when the folder holds one .inter file); `name`
+    names the Dataset (default: that stem)."""
+    folder = _folder(path, "a RecBole folder with <dataset>.inter and optionally <dataset>.item")
+    stem = dataset
+    if stem is None:
         found = sorted(p.stem for p in folder.glob("*.inter"))
         if len(found) != 1:
-            raise DataError(f"found {len(found)} .inter files {found}; expected exactly one, or pass name=",
+            raise DataError(f"found {len(found)} .inter files {found}; expected exactly one, or pass dataset=",
                             str(folder))
-        name = found[0]
-    inter_path = folder / f"{name}.inter"
+        stem = found[0]
+    name = name or stem
+    inter_path = folder / f"{stem}.inter"
     fields = _recbole_fields(inter_path, required=("user_id", "item_id"))
     columns = {f: ("float" if f in ("timestamp", "rating", "label") else RECBOLE_TYPES[t]) for f, t in fields.items()}
     inter = read_table(inter_path, columns, sep="\t", header_lines=1,
                        what=f"tab-separated {', '.join(fields)} per line")
     frame = inter.frame.rename(columns={"user_id": "user", "item_id": "item"})
     inter = Table(frame, inter.lines, inter.path)
-    source = {"adapter": "recbole", "path": str(path), "name": name}
+    source = {"adapter": "recbole", "path": str(path), "dataset": stem}
     if "timestamp" in frame:
         seconds = frame["timestamp"].to_numpy()
         bad = np.flatnonzero(seconds != np.floor(seconds))
@@ -142,7 +146,7 @@ def load_recbole(path: str | Path, name: str | None = None) -> Dataset:
             raise inter.error(bad[0], f"label is {labels[bad[0]]}; expected 0 or 1")
         extra["label"] = labels.astype(np.int8)
 
-    item_path = folder / f"{name}.item"
+    item_path = folder / f"{stem}.item"
     catalogue, items = None, None
     if item_path.exists():
         item_fields = _recbole_fields(item_path, required=("item_id",))
