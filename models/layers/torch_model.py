@@ -1,0 +1,61 @@
+"""Base class of the torch model wrappers."""
+
+from __future__ import annotations
+
+import abc
+from typing import Any, Callable
+
+import numpy as np
+import torch
+from torch import nn
+
+from benchmark.api import Model
+from benchmark.data.dataset import Catalogue
+from models.layers.train import TrainLog
+
+
+def resolve_device(device: str) -> torch.device:
+    if device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(device)
+
+
+class TorchModel(Model, metaclass=abc.ABCMeta):
+    """Seeds torch and builds `net` in setup (so num_parameters works before fit), runs inference
+    in chunks of `batch_size` and reports the training log through extra_stats."""
+
+    net: nn.Module
+    device_name: str = "auto"
+    train_log: TrainLog | None = None
+
+    @abc.abstractmethod
+    def build(self, n_items: int) -> nn.Module:
+        """The network for a catalogue of n_items items."""
+
+    def setup(self, catalogue: Catalogue, seed: int) -> None:
+        super().setup(catalogue, seed)
+        self.device = resolve_device(self.device_name)
+        torch.manual_seed(seed)
+        self.net = self.build(catalogue.n_items).to(self.device)
+        self.train_log = None
+
+    @property
+    def pad_id(self) -> int:
+        return self.catalogue.n_items
+
+    def num_parameters(self) -> int:
+        return sum(p.numel() for p in self.net.parameters())
+
+    def extra_stats(self) -> dict[str, Any]:
+        return self.train_log.stats() if self.train_log else {}
+
+    def infer(self, fn: Callable[..., torch.Tensor], *tensors: torch.Tensor) -> np.ndarray:
+        """fn applied to consecutive batch_size slices of the (CPU) tensors, on the model's device,
+        in eval mode without gradients; outputs concatenated along the first axis."""
+        self.net.eval()
+        outputs = []
+        with torch.no_grad():
+            for start in range(0, len(tensors[0]), self.batch_size):
+                batch = (t[start : start + self.batch_size].to(self.device) for t in tensors)
+                outputs.append(fn(*batch).float().cpu())
+        return torch.cat(outputs).numpy()

@@ -1,0 +1,82 @@
+import numpy as np
+import pytest
+from helpers_models import (
+    auc, ctr_fixture, fitted, full_ndcg, make_catalogue, sampled_ndcg, seq_fixture, with_sampled_candidates,
+)
+
+from benchmark.api import CTRFitData, ModelError, SeqFitData
+from benchmark.requests import RankRequest, ScoreRequest
+from models.baselines.popularity import MostPopular
+from models.baselines.random import Random
+
+CAT = make_catalogue(6)
+
+
+def test_meta():
+    assert (Random.meta.scheme, Random.meta.backend, Random.meta.item_repr) == ("zero-shot", "numpy", "none")
+    assert MostPopular.meta.scheme == "fine-tuned"
+    for cls in (Random, MostPopular):
+        assert cls.meta.paradigm == "baseline" and set(cls.meta.supports) == {"score", "rank"}
+
+
+def test_random_shapes_range_and_seeding():
+    requests = [RankRequest(u, (1, 2)) for u in range(4)]
+    sampled = [RankRequest(u, (), np.array([5, 0, 3])) for u in range(4)]
+    scores = [ScoreRequest(u, (), u) for u in range(5)]
+    model = fitted(Random(), CAT, None, seed=7)
+    assert model.rank(requests).shape == (4, 6)
+    assert model.rank(sampled).shape == (4, 3)
+    s = model.score(scores)
+    assert s.shape == (5,) and ((s >= 0) & (s < 1)).all()
+    again = fitted(Random(), CAT, None, seed=7)
+    other = fitted(Random(), CAT, None, seed=8)
+    assert np.array_equal(again.rank(requests), fitted(Random(), CAT, None, seed=7).rank(requests))
+    assert not np.array_equal(again.rank(requests), other.rank(requests))
+    with pytest.raises(ModelError):
+        model.fit(None)
+
+
+def test_rank_rejects_mixed_candidate_modes():
+    mixed = [RankRequest(0, ()), RankRequest(1, (), np.array([1, 2]))]
+    ragged = [RankRequest(0, (), np.array([1])), RankRequest(1, (), np.array([1, 2]))]
+    for model in (fitted(Random(), CAT, None), fitted(MostPopular(), CAT, SeqFitData([(0, 1)], [], np.array([]), []))):
+        for requests in (mixed, ragged):
+            with pytest.raises(ModelError, match="candidates"):
+                model.rank(requests)
+
+
+def test_most_popular_ctr_counts_positive_rows():
+    train = [ScoreRequest(0, (), i) for i in (3, 3, 3, 1, 2, 2)]
+    data = CTRFitData(train, np.array([1, 1, 0, 1, 1, 1]), [], np.array([]))
+    model = fitted(MostPopular(), CAT, data)
+    probability = model.score([ScoreRequest(9, (), i) for i in range(6)])
+    np.testing.assert_allclose(probability, [0.25, 0.5, 0.75, 0.75, 0.25, 0.25])
+    order = np.argsort(-model.rank([RankRequest(0, ())])[0], kind="stable")
+    assert order.tolist() == [2, 3, 1, 0, 4, 5]
+
+
+def test_most_popular_next_item_counts_and_candidate_order():
+    data = SeqFitData([(4, 5, 4), (5, 4, 0), (1,)], [], np.array([]), [])
+    model = fitted(MostPopular(), CAT, data)
+    full = model.rank([RankRequest(0, ()), RankRequest(1, (4,))])
+    assert full.shape == (2, 6) and np.array_equal(full[0], full[1])
+    assert np.argsort(-full[0], kind="stable").tolist() == [4, 5, 0, 1, 2, 3]
+    sampled = model.rank([RankRequest(0, (), np.array([2, 4, 0]))])
+    np.testing.assert_array_equal(sampled[0], full[0, [2, 4, 0]])
+    assert model.score([]).shape == (0,) and model.rank([]).shape == (0, 6)
+
+
+def test_popularity_beats_random_on_fixtures():
+    ctr, seq = ctr_fixture(), seq_fixture()
+    rand = fitted(Random(), ctr.catalogue, ctr.fit)
+    pop = fitted(MostPopular(), ctr.catalogue, ctr.fit)
+    assert abs(auc(ctr.test_labels, rand.score(ctr.test)) - 0.5) < 0.05
+    assert auc(ctr.test_labels, pop.score(ctr.test)) > 0.65
+
+    rand = fitted(Random(), seq.catalogue, seq.fit)
+    pop = fitted(MostPopular(), seq.catalogue, seq.fit)
+    assert full_ndcg(pop.rank(seq.test), seq.test_seen, seq.test_targets) > 2 * full_ndcg(
+        rand.rank(seq.test), seq.test_seen, seq.test_targets
+    )
+    sampled = with_sampled_candidates(seq.test, seq.test_targets, seq.catalogue.n_items, 49)
+    assert sampled_ndcg(pop.rank(sampled)) > sampled_ndcg(rand.rank(sampled)) + 0.05
