@@ -1,0 +1,237 @@
+"""The transformers engine: any causal LM that AutoModelForCausalLM loads from a local checkpoint
+directory or a GGUF file, optionally with a peft LoRA adapter, on CPU or one CUDA device.
+
+Scoring runs right-padded batches and reads each row's logits at its own last token. Prompts
+that share a long token prefix (CTR prompts for one user differ only in the candidate) run that
+prefix once: its KV cache is copied to every member, and only the suffixes run batched after it.
+Both are exact: under a causal mask a real token never sees the padding after it, and a suffix
+attends to the same prefix keys and values it would compute itself.
+"""
+
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+import torch
+from transformers import AutoModelForCausalLM, AutoTokenizer, DynamicCache, GenerationConfig
+from transformers.cache_utils import DynamicLayer
+
+from benchmark.llm.base import BackendError, LLMBackend, TokenTrie, log_softmax_rows
+from benchmark.llm.paths import DEFAULT_MODEL, adapter_rank, resolve_model_path
+
+DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
+
+
+def _common_prefix(a: Sequence[int], b: Sequence[int]) -> int:
+    n = min(len(a), len(b))
+    i = 0
+    while i < n and a[i] == b[i]:
+        i += 1
+    return i
+
+
+class HFBackend(LLMBackend):
+    name = "hf"
+
+    def __init__(
+        self,
+        model_path: str | Path = DEFAULT_MODEL,
+        *,
+        device: str = "cpu",
+        dtype: str = "float32",
+        batch_size: int = 16,
+        adapter_path: str | Path | None = None,
+        share_prefixes: bool = True,
+        min_shared_tokens: int = 16,
+    ) -> None:
+        super().__init__()
+        if dtype not in DTYPES:
+            raise BackendError(f"dtype {dtype!r} is not one of {sorted(DTYPES)}")
+        if batch_size < 1:
+            raise BackendError(f"batch_size must be at least 1, got {batch_size}")
+        if device.startswith("cuda") and not torch.cuda.is_available():
+            raise BackendError(f"device {device!r} asked for, but torch sees no CUDA device")
+        self.device = torch.device(device)
+        self.batch_size = batch_size
+        self.min_shared_tokens = max(1, min_shared_tokens)
+
+        resolved = resolve_model_path(model_path)
+        where = {"local_files_only": True}
+        if resolved.gguf_file:
+            where["gguf_file"] = resolved.gguf_file
+        self.tokenizer = AutoTokenizer.from_pretrained(resolved.directory, **where)
+        if self.tokenizer.pad_token is None:
+            fallback = self.tokenizer.eos_token or self.tokenizer.unk_token
+            if fallback is None:
+                raise BackendError(f"tokenizer of {str(model_path)!r} has no pad, eos or unk token to pad with")
+            self.tokenizer.pad_token = fallback
+        model = AutoModelForCausalLM.from_pretrained(resolved.directory, dtype=DTYPES[dtype], **where)
+        if adapter_path is not None:
+            from peft import PeftModel
+
+            adapter_rank(adapter_path)
+            model = PeftModel.from_pretrained(model, str(adapter_path), is_trainable=False)
+        self.model = model.to(self.device).eval()
+        self.config = self.model.config
+        self.max_positions = getattr(self.config, "max_position_embeddings", None)
+        self.share_prefixes = share_prefixes and all(
+            type(layer) is DynamicLayer for layer in DynamicCache(config=self.config).layers
+        )
+
+    def num_parameters(self) -> int:
+        return sum(p.numel() for p in self.model.parameters())
+
+    def _encode_all(self, texts: list[str]) -> list[list[int]]:
+        seqs = [self.encode_prompt(t) for t in texts]
+        for text, seq in zip(texts, seqs):
+            if not seq:
+                raise BackendError(f"prompt {text!r} encodes to no tokens")
+            if self.max_positions and len(seq) > self.max_positions:
+                raise BackendError(f"a prompt of {len(seq)} tokens exceeds the model's {self.max_positions} positions")
+        self.counts.prompts += len(seqs)
+        self.counts.prompt_tokens += sum(map(len, seqs))
+        return seqs
+
+    def _pad(self, seqs: list[list[int]], side: str) -> tuple[torch.Tensor, torch.Tensor]:
+        enc = self.tokenizer.pad({"input_ids": seqs}, padding=True, padding_side=side, return_tensors="pt")
+        return enc["input_ids"].to(self.device), enc["attention_mask"].to(self.device)
+
+    def _chunks(self, indices: list[int]) -> list[list[int]]:
+        return [indices[i : i + self.batch_size] for i in range(0, len(indices), self.batch_size)]
+
+    @torch.inference_mode()
+    def choice_logprobs(self, prompts: list[str], choices: list[str]) -> np.ndarray:
+        ids = self.choice_token_ids(choices)
+        seqs = self._encode_all(prompts)
+        logits = np.empty((len(seqs), len(ids)), dtype=np.float64)
+        groups, singles = self._plan(seqs)
+        for members, shared in groups:
+            prefix_cache = self._run_prefix(seqs[members[0]][:shared])
+            members = sorted(members, key=lambda i: len(seqs[i]))
+            for chunk in self._chunks(members):
+                rows = self._last_logits([seqs[i][shared:] for i in chunk], prefix_cache, shared)
+                logits[chunk] = rows[:, ids].double().cpu().numpy()
+        for chunk in self._chunks(sorted(singles, key=lambda i: len(seqs[i]))):
+            rows = self._last_logits([seqs[i] for i in chunk])
+            logits[chunk] = rows[:, ids].double().cpu().numpy()
+        return log_softmax_rows(logits)
+
+    def _plan(self, seqs: list[list[int]]) -> tuple[list[tuple[list[int], int]], list[int]]:
+        """Split the prompts into groups that share a token prefix, as (members, shared length),
+        and the rest. Lexicographic order puts prompts with a common prefix next to each other;
+        a dynamic program over that order then picks the runs that save the most tokens,
+        (size - 1) * shared, runs being at most a few batches long."""
+        n = len(seqs)
+        if not self.share_prefixes or n < 2:
+            return [], list(range(n))
+        order = sorted(range(n), key=seqs.__getitem__)
+        neighbour = [_common_prefix(seqs[order[k]], seqs[order[k + 1]]) for k in range(n - 1)]
+        max_run = 8 * self.batch_size
+        saved = [0] * (n + 1)
+        run_start = list(range(n + 1))
+        for end in range(1, n + 1):
+            saved[end], run_start[end] = saved[end - 1], end - 1
+            shared, shortest = len(seqs[order[end - 1]]), len(seqs[order[end - 1]])
+            for start in range(end - 2, max(-1, end - 1 - max_run), -1):
+                shared = min(shared, neighbour[start])
+                shortest = min(shortest, len(seqs[order[start]]))
+                usable = min(shared, shortest - 1)
+                if usable < self.min_shared_tokens:
+                    break
+                gain = saved[start] + (end - start - 1) * usable
+                if gain > saved[end]:
+                    saved[end], run_start[end] = gain, start
+        groups, singles = [], []
+        end = n
+        while end > 0:
+            start = run_start[end]
+            members = [order[k] for k in range(start, end)]
+            if len(members) == 1:
+                singles.extend(members)
+            else:
+                shared = min(neighbour[start : end - 1])
+                groups.append((members, min(shared, min(len(seqs[i]) for i in members) - 1)))
+            end = start
+        return groups[::-1], singles
+
+    def _run_prefix(self, prefix: list[int]) -> DynamicCache:
+        cache = DynamicCache(config=self.config)
+        input_ids = torch.tensor([prefix], device=self.device)
+        self.model(input_ids=input_ids, past_key_values=cache, use_cache=True, logits_to_keep=1)
+        self.counts.computed_tokens += len(prefix)
+        return cache
+
+    def _last_logits(
+        self, seqs: list[list[int]], prefix_cache: DynamicCache | None = None, prefix_len: int = 0
+    ) -> torch.Tensor:
+        """Next-token logits after each sequence's last token, shape (len(seqs), vocab)."""
+        input_ids, mask = self._pad(seqs, "right")
+        last = torch.tensor([[len(s) - 1] for s in seqs], device=self.device)
+        if prefix_cache is not None:
+            cache = copy.deepcopy(prefix_cache)
+            cache.batch_repeat_interleave(len(seqs))
+            prefix_mask = torch.ones(len(seqs), prefix_len, dtype=mask.dtype, device=self.device)
+            mask = torch.cat([prefix_mask, mask], dim=1)
+            kwargs = {"past_key_values": cache, "use_cache": True}
+        else:
+            kwargs = {"use_cache": False}
+        out = self.model(input_ids=input_ids, attention_mask=mask, logits_to_keep=last, **kwargs)
+        self.counts.computed_tokens += sum(map(len, seqs))
+        return out.logits[:, 0].float()
+
+    @torch.inference_mode()
+    def generate(
+        self, prompts: list[str], max_new_tokens: int = 32, allowed_continuations: TokenTrie | None = None
+    ) -> list[str]:
+        seqs = self._encode_all(prompts)
+        eos = self.tokenizer.eos_token_id
+        if allowed_continuations is not None and eos is None:
+            raise BackendError("constrained generation needs a tokenizer with an eos token")
+        config = GenerationConfig(
+            max_new_tokens=max_new_tokens,
+            do_sample=False,
+            pad_token_id=self.tokenizer.pad_token_id,
+            eos_token_id=eos,
+        )
+        texts: list[str] = [""] * len(seqs)
+        for chunk in self._chunks(sorted(range(len(seqs)), key=lambda i: len(seqs[i]))):
+            input_ids, mask = self._pad([seqs[i] for i in chunk], "left")
+            width = input_ids.shape[1]
+            allowed = None
+            if allowed_continuations is not None:
+                trie = allowed_continuations
+
+                def allowed(_row: int, ids: torch.Tensor) -> list[int]:
+                    tokens, complete = trie.next_tokens(ids[width:].tolist())
+                    return tokens + [eos] if complete or not tokens else tokens
+
+            out = self.model.generate(
+                input_ids=input_ids,
+                attention_mask=mask,
+                generation_config=config,
+                prefix_allowed_tokens_fn=allowed,
+            )
+            self.counts.computed_tokens += int(mask.sum())
+            for i, row in zip(chunk, out[:, width:].tolist()):
+                if eos is not None and eos in row:
+                    row = row[: row.index(eos) + 1]
+                self.counts.generated_tokens += len(row)
+                texts[i] = self.tokenizer.decode(row, skip_special_tokens=True)
+        return texts
+
+    @torch.inference_mode()
+    def embed(self, texts: list[str]) -> np.ndarray:
+        seqs = self._encode_all(texts)
+        decoder = self.model.get_decoder()
+        out = np.empty((len(seqs), self.config.hidden_size), dtype=np.float32)
+        for chunk in self._chunks(sorted(range(len(seqs)), key=lambda i: len(seqs[i]))):
+            input_ids, mask = self._pad([seqs[i] for i in chunk], "right")
+            hidden = decoder(input_ids=input_ids, attention_mask=mask, use_cache=False).last_hidden_state
+            weights = mask.unsqueeze(-1).to(hidden.dtype)
+            pooled = (hidden * weights).sum(dim=1) / weights.sum(dim=1)
+            out[chunk] = pooled.float().cpu().numpy()
+            self.counts.computed_tokens += int(mask.sum())
+        return out

@@ -1,0 +1,148 @@
+"""llm-zeroshot-text on a tiny random Llama built in the test (never the real SmolLM2)."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+from transformers import AutoModelForCausalLM, AutoTokenizer
+
+from benchmark.api import ModelError
+from benchmark.data.dataset import Catalogue
+from benchmark.llm.testing import make_tiny_adapter, make_tiny_checkpoint
+from benchmark.requests import ScoreRequest
+from models.llm.zeroshot_text import LLMZeroShotText
+
+TITLES = ["The Dark Knight", "Toy Story", "The Matrix", "Finding Nemo", "Garden Hose", "Space Travel Guide", ""]
+CATEGORIES = ["movies", "movies", "movies", "movies", "garden", "books", "toys"]
+BRANDS = ["", "", "", "", "AcmeGarden", "", ""]
+
+
+@pytest.fixture(scope="module")
+def catalogue():
+    items = pd.DataFrame(
+        {"title": TITLES, "category": CATEGORIES, "brand": BRANDS, "description": [""] * len(TITLES)}
+    )
+    return Catalogue(items=items, dataset_name="tiny")
+
+
+@pytest.fixture(scope="module")
+def checkpoint(tmp_path_factory):
+    return make_tiny_checkpoint(tmp_path_factory.mktemp("tiny-llama"))
+
+
+@pytest.fixture(scope="module")
+def model(checkpoint, catalogue):
+    m = LLMZeroShotText(model_path=str(checkpoint), batch_size=3, max_history=3)
+    m.setup(catalogue, seed=0)
+    return m
+
+
+REQUESTS = [
+    ScoreRequest(0, (0, 1, 2, 3), 4),
+    ScoreRequest(0, (0, 1, 2, 3), 5),
+    ScoreRequest(0, (0, 1, 2, 3), 6),
+    ScoreRequest(1, (5,), 0),
+    ScoreRequest(1, (5,), 2),
+    ScoreRequest(2, (), 1),
+]
+
+
+def test_registered_with_the_expected_meta():
+    from benchmark.registry import get_model
+
+    assert get_model("llm-zeroshot-text") is LLMZeroShotText
+    meta = LLMZeroShotText.meta
+    assert (meta.paradigm, meta.item_repr, meta.scheme, meta.backend) == ("llm", "text", "zero-shot", "hf")
+    assert meta.supports == ("score",) and meta.group == "E" and meta.license == "Apache-2.0"
+    assert "RecBench" in meta.citation
+
+
+def test_prompt_lists_recent_history_oldest_first_then_the_candidate(model):
+    prompt = model.prompt(REQUESTS[0])
+    assert prompt.startswith("<|user|>") and prompt.endswith("<|end|><|assistant|>")
+    assert "1. Toy Story\n2. The Matrix\n3. Finding Nemo\n" in prompt
+    assert "The Dark Knight" not in prompt
+    assert "Candidate item: Garden Hose (category: garden; brand: AcmeGarden)" in prompt
+    assert "Answer Yes or No." in prompt
+    assert "Candidate item: item 6 (category: toys)" in model.prompt(REQUESTS[2])
+    assert "(no history)" in model.prompt(REQUESTS[5])
+    assert model.answers == ("Yes", "No")
+
+
+def test_score_is_eq6_probability_of_yes(model, checkpoint):
+    scores = model.score(REQUESTS)
+    assert scores.dtype == np.float64 and scores.shape == (len(REQUESTS),)
+    assert ((scores > 0) & (scores < 1)).all()
+
+    tokenizer = AutoTokenizer.from_pretrained(checkpoint, local_files_only=True)
+    lm = AutoModelForCausalLM.from_pretrained(checkpoint, local_files_only=True).eval()
+    yes, no = (tokenizer(a, add_special_tokens=False).input_ids[0] for a in ("Yes", "No"))
+    for request, score in zip(REQUESTS, scores):
+        ids = tokenizer(model.prompt(request), add_special_tokens=False, return_tensors="pt").input_ids
+        with torch.no_grad():
+            last = lm(ids).logits[0, -1].double()
+        assert score == pytest.approx(torch.softmax(last[[yes, no]], 0)[0].item(), abs=1e-5)
+
+
+def test_scores_are_deterministic_batch_independent_and_in_request_order(model):
+    scores = model.score(REQUESTS)
+    np.testing.assert_array_equal(scores, model.score(REQUESTS))
+    np.testing.assert_allclose(scores, [model.score([r])[0] for r in REQUESTS], atol=1e-4)
+    reverse = model.score(REQUESTS[::-1])
+    np.testing.assert_allclose(reverse, scores[::-1], atol=1e-4)
+    assert model.score([]).shape == (0,)
+
+
+def test_efficiency_figures(model, checkpoint):
+    model.backend.reset_counts()
+    model.score(REQUESTS)
+    expected = model.backend.count_tokens([model.prompt(r) for r in REQUESTS])
+    stats = model.extra_stats()
+    assert stats["requests_scored"] == len(REQUESTS)
+    assert stats["prompt_tokens"] == sum(expected)
+    assert stats["prompt_tokens_per_request"] == pytest.approx(sum(expected) / len(REQUESTS))
+    assert 0 < stats["computed_tokens"] < stats["prompt_tokens"]
+    lm = AutoModelForCausalLM.from_pretrained(checkpoint, local_files_only=True)
+    assert model.num_parameters() == sum(p.numel() for p in lm.parameters())
+
+
+def test_adapter_changes_the_scores(model, checkpoint, catalogue, tmp_path):
+    adapter = make_tiny_adapter(checkpoint, tmp_path / "lora")
+    tuned = LLMZeroShotText(model_path=str(checkpoint), batch_size=3, max_history=3, adapter_path=str(adapter))
+    tuned.setup(catalogue, seed=0)
+    assert np.abs(tuned.score(REQUESTS) - model.score(REQUESTS)).max() > 1e-4
+    assert tuned.num_parameters() > model.num_parameters()
+
+
+def test_misuse_is_reported(checkpoint, catalogue, tmp_path):
+    fresh = LLMZeroShotText(model_path=str(checkpoint))
+    with pytest.raises(ModelError, match="setup"):
+        fresh.score(REQUESTS)
+    assert fresh.num_parameters() is None and fresh.extra_stats() == {}
+    with pytest.raises(ModelError, match="max_history"):
+        LLMZeroShotText(max_history=-1)
+    missing = LLMZeroShotText(model_path=str(tmp_path / "nowhere"))
+    with pytest.raises(ModelError, match="nowhere"):
+        missing.setup(catalogue, seed=0)
+
+
+def test_importing_the_package_and_the_model_never_imports_vllm():
+    """A fresh interpreter records every attempt to import vllm, installed or not."""
+    code = (
+        "import sys\n"
+        "tried = []\n"
+        "class Spy:\n"
+        "    def find_spec(self, name, path=None, target=None):\n"
+        "        if name.split('.')[0] == 'vllm':\n"
+        "            tried.append(name)\n"
+        "sys.meta_path.insert(0, Spy())\n"
+        "import benchmark.llm, models.llm.zeroshot_text\n"
+        "assert not tried, tried\n"
+        "assert 'benchmark.llm.vllm_backend' not in sys.modules\n"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True)
