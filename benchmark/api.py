@@ -8,7 +8,7 @@ request methods with every request of the run at once.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from typing import Any, ClassVar
 
 import numpy as np
@@ -89,13 +89,14 @@ class CTRFitData:
 class SeqFitData:
     """The next-item fine-tune split: training sequences (each at most window+1 items, oldest
     first; every position after the first is a next-item target) and a validation set of
-    requests over the whole catalogue with their targets."""
+    requests over the whole catalogue with their targets and each user's earlier items
+    (`valid_seen`, masked when ranking, as the task masks them in evaluation)."""
 
     sequences: list[tuple[int, ...]]
     valid: list[RankRequest]
     valid_targets: np.ndarray
+    valid_seen: list[tuple[int, ...]]
     n_items: int = 0
-    extra: dict[str, Any] = field(default_factory=dict)
 
 
 FitData = CTRFitData | SeqFitData
@@ -106,6 +107,7 @@ class Model:
 
     meta: ClassVar[ModelMeta]
     batch_size: int = 256
+    device: Any = "cpu"  # where it computes; recorded with its efficiency figures
 
     def __init__(self, **kwargs: Any) -> None:
         if kwargs:

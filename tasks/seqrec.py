@@ -41,7 +41,7 @@ class SeqRecTask(Task):
         return SeqFitData(sequences=[tuple(x) for x in td.splits["train"]["items"]],
                           valid=self.requests(td, "valid"),
                           valid_targets=np.asarray(valid["target"], dtype=np.int64),
-                          n_items=td.n_items, extra={"valid_seen": valid["seen"]})
+                          valid_seen=[tuple(x) for x in valid["seen"]], n_items=td.n_items)
 
     def n_candidates(self, td: TaskData) -> int:
         return td.n_items if self.variant == "full" else td.spec.seq_sampled_negatives + 1

@@ -180,3 +180,30 @@ def test_config_errors_name_the_place(tmp_path):
     with pytest.raises(ConfigError, match="unknown datasets"):
         parse_config({"datasets": {"a": {"adapter": "synthetic"}}, "tasks": ["ctr"],
                       "models": [{"key": "random", "datasets": ["b"]}]})
+
+
+def test_candidate_modes_share_one_fit(tmp_path):
+    calls = []
+
+    class Counting(Model):
+        meta = ModelMeta(name="t-count", paradigm="baseline", item_repr="none", scheme="fine-tuned",
+                         backend="numpy", supports=("rank",), license="MIT")
+
+        def fit(self, data):
+            calls.append(len(data.sequences))
+
+        def rank(self, requests):
+            width = self.catalogue.n_items if requests[0].candidates is None else len(requests[0].candidates)
+            return np.tile(np.arange(width, dtype=float), (len(requests), 1))
+
+    register_model("t-count")(Counting)
+    try:
+        report = run_plan(plan(tmp_path, ["t-count"]))
+    finally:
+        unregister_model("t-count")
+    assert len(calls) == 1 and len(report.written) == 2
+    results = sorted((read_result(p) for p in report.written), key=lambda r: r["task"]["variant"])
+    full, sampled = results
+    assert "fit_reused_from" not in full["efficiency"]
+    assert sampled["efficiency"]["fit_reused_from"] == full["run_id"]
+    assert sampled["efficiency"]["fit_s"] == full["efficiency"]["fit_s"]

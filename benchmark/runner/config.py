@@ -13,6 +13,9 @@
       - random
       - {key: dnn, args: {epochs: 5}, tasks: [ctr], datasets: [synthetic]}
     submissions: submissions          # every valid submission folder in it joins the plan
+    threads: 2                        # torch CPU threads (default: torch's own choice); recorded
+
+Runs that differ only in the next-item candidate mode share one fitted model.
 """
 
 from __future__ import annotations
@@ -56,6 +59,7 @@ class Config:
     tasks: list[TaskEntry]
     models: list[ModelEntry]
     submissions: Path | None
+    threads: int | None = None
 
 
 def _fail(where: str, msg: str) -> ConfigError:
@@ -78,7 +82,8 @@ def load_config(path: str | Path) -> Config:
 def parse_config(raw: Any, where: str = "config", path: Path | None = None) -> Config:
     if not isinstance(raw, dict):
         raise _fail(where, "expected a mapping at the top level")
-    known = {"name", "results_dir", "cache_dir", "seeds", "protocol", "datasets", "tasks", "models", "submissions"}
+    known = {"name", "results_dir", "cache_dir", "seeds", "protocol", "datasets", "tasks", "models", "submissions",
+             "threads"}
     unknown = sorted(set(raw) - known)
     if unknown:
         raise _fail(where, f"unknown keys {unknown}; known: {sorted(known)}")
@@ -120,6 +125,9 @@ def parse_config(raw: Any, where: str = "config", path: Path | None = None) -> C
         bad = [d for d in (models[-1].datasets or []) if d not in datasets]
         if bad:
             raise _fail(f"{where}: models[{i}]", f"names unknown datasets {bad}; defined: {sorted(datasets)}")
+    threads = raw.get("threads")
+    if threads is not None and (not isinstance(threads, int) or threads < 1):
+        raise _fail(where, f"'threads' must be a positive integer, got {threads!r}")
     subs = raw.get("submissions")
     return Config(
         name=str(raw.get("name", path.stem if path else "config")),
@@ -132,4 +140,5 @@ def parse_config(raw: Any, where: str = "config", path: Path | None = None) -> C
         tasks=tasks,
         models=models,
         submissions=Path(subs).expanduser() if subs else None,
+        threads=threads,
     )

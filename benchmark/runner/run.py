@@ -77,6 +77,22 @@ class RunSpec:
     def spec_hash(self) -> str:
         return stable_hash(self.spec())
 
+    @property
+    def fit_key(self) -> str:
+        """Runs that differ only in the candidate mode share the fitted model: same model, same
+        task data (the fit split is the same), same seed."""
+        spec = self.spec()
+        spec["task"] = self.task.name
+        return stable_hash(spec)
+
+
+@dataclass
+class Fitted:
+    key: str
+    model: Model
+    fit_s: float
+    run_id: str
+
 
 def code_hash(cls: type) -> str:
     try:
@@ -115,7 +131,7 @@ def expand(config: Config, choices: list[ModelChoice]) -> list[RunSpec]:
     tasks = [make_task(t.name, **t.args) for t in config.tasks]
     runs = []
     for ds_name, ds_args in config.datasets.items():
-        wanted = [(c, t) for t in tasks for c in choices if c.wants(t, ds_name)]
+        wanted = [(c, t) for c in choices for t in tasks if c.wants(t, ds_name)]
         if not wanted:
             continue
         task_data: dict[str, TaskData] = {}
@@ -152,28 +168,37 @@ def _error(stage: str, exc: BaseException) -> dict[str, Any]:
             "traceback": "".join(traceback.format_exception(type(exc), exc, exc.__traceback__, limit=-6))}
 
 
-def execute(run: RunSpec) -> dict[str, Any]:
-    """Run one spec in isolation (a fresh model object) and return its result dict."""
+def execute(run: RunSpec, reuse: Fitted | None = None) -> tuple[dict[str, Any], Fitted | None]:
+    """Run one spec with a fresh model object, or with the model fitted for a run that differs only
+    in candidate mode (`reuse`), and return its result dict and the fitted model."""
     result = base_result(run)
     model: Model | None = None
+    fitted: Fitted | None = None
     stage = "data"
     try:
         if run.data_error is not None:
             raise run.data_error
         td = run.task_data
-        stage = "setup"
-        seed_everything(run.seed)
-        model = run.model.cls(**run.model.args)
-        model.setup(catalogue_for(model, td), run.seed)
-        fit_s = 0.0
-        if model.meta.scheme == "fine-tuned":
-            stage = "fit"
-            _, fit_s = timed_call(lambda: model.fit(run.task.fit_data(td)))
+        if reuse is not None and reuse.key == run.fit_key:
+            fitted, model = reuse, reuse.model
+            result["efficiency"]["fit_reused_from"] = reuse.run_id
+        else:
+            stage = "setup"
+            seed_everything(run.seed)
+            model = run.model.cls(**run.model.args)
+            model.setup(catalogue_for(model, td), run.seed)
+            fit_s = 0.0
+            if model.meta.scheme == "fine-tuned":
+                stage = "fit"
+                _, fit_s = timed_call(lambda: model.fit(run.task.fit_data(td)))
+            fitted = Fitted(run.fit_key, model, fit_s, run.run_id)
+        fit_s = fitted.fit_s
         stage = "predict"
         requests = run.task.requests(td)
         call = getattr(model, run.task.request_kind)
         with PeakMemory() as mem:
             responses, predict_s = timed_call(lambda: call(requests))
+        extra = _jsonable(model.extra_stats())  # before the latency sample adds to its counters
         stage = "validate"
         responses = run.task.check(responses, requests, td.n_items)
         stage = "evaluate"
@@ -185,24 +210,26 @@ def execute(run: RunSpec) -> dict[str, Any]:
         warm, timed = latency_sample_indices(len(requests), run.protocol.latency_warmup,
                                              run.protocol.latency_sample, run.protocol.data_seed)
         latency = measure_latency(call, requests, warm, timed)
-        device = str(getattr(model, "device", "cpu"))
+        device = str(model.device)
         result.update(
             status="ok",
             metrics=evaluation.metrics,
-            efficiency={"latency_ms": latency, "throughput_rps": len(requests) / max(predict_s, 1e-12),
+            efficiency=result["efficiency"] | {"latency_ms": latency, "throughput_rps": len(requests) / max(predict_s, 1e-12),
                         "batch_size": int(getattr(model, "batch_size", 0) or 0), "fit_s": fit_s,
                         "predict_s": predict_s, "peak_memory_mb": mem.peak_mb, "memory_delta_mb": mem.delta_mb,
                         "device": device, "threads": environment(device).get("threads"),
-                        "extra": _jsonable(model.extra_stats())},
+                        "extra": extra},
             environment=environment(device),
         )
         result["model"]["num_parameters"] = model.num_parameters()
     except Exception as e:
         result.update(status="failed", error=_error(stage, e), metrics={})
+        if stage in ("data", "setup", "fit"):
+            fitted = None
     finally:
         del model
         gc.collect()
-    return result
+    return result, fitted
 
 
 def _jsonable(d: dict[str, Any]) -> dict[str, Any]:
@@ -254,13 +281,21 @@ def run_plan(config: Config, validate_submission=None) -> PlanReport:
     for folder, problems in report.invalid_submissions.items():
         tqdm.write(f"submission {folder} is invalid and skipped:\n  - " + "\n  - ".join(problems), file=sys.stderr)
     runs = expand(config, choices)
+    if config.threads:
+        import torch
+
+        torch.set_num_threads(config.threads)
     bar = tqdm(runs, desc=f"{config.name}", unit="run", file=sys.stderr)
+    fitted: Fitted | None = None
     for run in bar:
         bar.set_postfix_str(run.run_id[:60])
         if already_done(run, config.results_dir):
             report.skipped.append(run.run_id)
             continue
-        result = execute(run)
+        if fitted is not None and fitted.key != run.fit_key:
+            fitted = None
+            gc.collect()
+        result, fitted = execute(run, fitted)
         report.written.append(write_result(result, config.results_dir))
         if result["status"] == "ok":
             m = result["main_metric"]
