@@ -80,7 +80,9 @@ class RunSpec:
     @property
     def fit_key(self) -> str:
         """Runs that differ only in the candidate mode share the fitted model: same model, same
-        task data (the fit split is the same), same seed."""
+        task data (the fit split is the same), same seed. Only fine-tuned models are shared:
+        fitting is deterministic for a seed, so sharing changes nothing but the time, whereas a
+        zero-shot model's own random state would make results depend on the run order."""
         spec = self.spec()
         spec["task"] = self.task.name
         return stable_hash(spec)
@@ -191,9 +193,10 @@ def execute(run: RunSpec, reuse: Fitted | None = None) -> tuple[dict[str, Any], 
             if model.meta.scheme == "fine-tuned":
                 stage = "fit"
                 _, fit_s = timed_call(lambda: model.fit(run.task.fit_data(td)))
-            fitted = Fitted(run.fit_key, model, fit_s, run.run_id)
-        fit_s = fitted.fit_s
+                fitted = Fitted(run.fit_key, model, fit_s, run.run_id)
+        fit_s = fitted.fit_s if fitted else 0.0
         stage = "predict"
+        seed_everything(run.seed)
         requests = run.task.requests(td)
         call = getattr(model, run.task.request_kind)
         with PeakMemory() as mem:

