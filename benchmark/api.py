@@ -102,6 +102,20 @@ class SeqFitData:
 FitData = CTRFitData | SeqFitData
 
 
+def candidate_matrix(requests: list[RankRequest]) -> np.ndarray | None:
+    """The requests' candidates stacked into an (n, n_candidates) int64 array, or None when every
+    request ranks the whole catalogue."""
+    full = {r.candidates is None for r in requests}
+    if len(full) > 1:
+        raise ModelError("rank requests in one call must all rank the whole catalogue or all give candidates")
+    if not requests or requests[0].candidates is None:
+        return None
+    lengths = {len(r.candidates) for r in requests}
+    if len(lengths) > 1:
+        raise ModelError(f"rank requests in one call must share the number of candidates, got {sorted(lengths)}")
+    return np.stack([np.asarray(r.candidates, dtype=np.int64) for r in requests])
+
+
 class Model:
     """Base class of every model wrapper."""
 

@@ -3,14 +3,13 @@ import pytest
 import torch
 from torch import nn
 
-from benchmark.api import ModelError
+from benchmark.api import ModelError, candidate_matrix
 from benchmark.requests import RankRequest
 from models.layers.attention import SelfAttentionBlock, causal_padding_mask
 from models.layers.collate import IGNORE, next_item_windows, pad_histories
 from models.layers.embedding import ItemEmbedding, MeanPooledHistory, masked_mean
 from models.layers.mlp import MLP
 from models.layers.ranking import mask_seen, ndcg_at_k
-from models.layers.requests import candidate_matrix
 from models.layers.train import train_early_stopping
 
 PAD = 9

@@ -214,15 +214,16 @@ def execute(run: RunSpec, reuse: Fitted | None = None) -> tuple[dict[str, Any], 
                                              run.protocol.latency_sample, run.protocol.data_seed)
         latency = measure_latency(call, requests, warm, timed)
         device = str(model.device)
+        env = environment(device)
         result.update(
             status="ok",
             metrics=evaluation.metrics,
             efficiency=result["efficiency"] | {"latency_ms": latency, "throughput_rps": len(requests) / max(predict_s, 1e-12),
                         "batch_size": int(getattr(model, "batch_size", 0) or 0), "fit_s": fit_s,
                         "predict_s": predict_s, "peak_memory_mb": mem.peak_mb, "memory_delta_mb": mem.delta_mb,
-                        "device": device, "threads": environment(device).get("threads"),
+                        "device": device, "threads": env.get("threads"),
                         "extra": extra},
-            environment=environment(device),
+            environment=env,
         )
         result["model"]["num_parameters"] = model.num_parameters()
     except Exception as e:

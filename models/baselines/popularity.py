@@ -5,10 +5,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from benchmark.api import CTRFitData, FitData, Model, ModelError, ModelMeta, SeqFitData
+from benchmark.api import CTRFitData, FitData, Model, ModelError, ModelMeta, SeqFitData, candidate_matrix
 from benchmark.registry import register_model
 from benchmark.requests import RankRequest, ScoreRequest
-from models.layers.requests import candidate_matrix
 
 
 @register_model("most-popular")

@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from benchmark.api import Model, ModelMeta
+from benchmark.api import Model, ModelMeta, candidate_matrix
 from benchmark.data.dataset import Catalogue
 from benchmark.registry import register_model
 from benchmark.requests import RankRequest, ScoreRequest
-from models.layers.requests import candidate_matrix
 
 
 @register_model("random")

@@ -11,7 +11,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from benchmark.api import FitData, ModelError, ModelMeta, SeqFitData
+from benchmark.api import FitData, ModelError, ModelMeta, SeqFitData, candidate_matrix
 from benchmark.registry import register_model
 from benchmark.requests import RankRequest
 from models.layers.attention import SelfAttentionBlock, causal_padding_mask
@@ -19,7 +19,6 @@ from models.layers.citations import RECBENCH
 from models.layers.collate import IGNORE, next_item_windows, pad_histories
 from models.layers.embedding import ItemEmbedding
 from models.layers.ranking import mask_seen, ndcg_at_k
-from models.layers.requests import candidate_matrix
 from models.layers.torch_model import TorchModel
 from models.layers.train import train_early_stopping
 

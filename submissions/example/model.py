@@ -16,7 +16,7 @@ from __future__ import annotations
 import numpy as np
 from scipy import sparse
 
-from benchmark.api import CTRFitData, Model, ModelMeta, SeqFitData
+from benchmark.api import CTRFitData, Model, ModelMeta, SeqFitData, candidate_matrix
 from benchmark.requests import RankRequest, ScoreRequest
 
 
@@ -68,8 +68,9 @@ class CoVisitation(Model):
         for start in range(0, len(requests), self.batch_size):
             batch = requests[start:start + self.batch_size]
             scores = (self._user_rows([r.history for r in batch]) @ self.covisit).toarray() + self.prior
-            if batch[0].candidates is not None:
-                scores = np.take_along_axis(scores, np.stack([r.candidates for r in batch]), axis=1)
+            candidates = candidate_matrix(batch)
+            if candidates is not None:
+                scores = np.take_along_axis(scores, candidates, axis=1)
             out.append(scores)
         return np.concatenate(out) if out else np.empty((0, self.catalogue.n_items))
 
