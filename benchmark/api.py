@@ -3,7 +3,8 @@
 A wrapper subclasses `Model`, sets `meta`, implements the methods for the request types it
 supports (`score`, `rank`, `answer`) and, unless zero-shot, `fit`. The runner calls, in order:
 `__init__(**args)`, `setup(catalogue, seed)`, `fit(data)` (fine-tuned models only), then the
-request methods with every request of the run at once.
+request methods with every request of the run at once, then single requests for latency, each
+after `reset_caches()`.
 """
 
 from __future__ import annotations
@@ -144,6 +145,11 @@ class Model:
 
     def answer(self, requests: list[QARequest]) -> list[int]:
         raise ModelError(f"{self.meta.name} does not support answer (QA) requests")
+
+    def reset_caches(self) -> None:
+        """Drop whatever the model caches across calls (prefix or KV caches, memoised answers).
+        The runner calls it before each timed latency request, so latency is measured cold;
+        models that cache nothing across calls keep this no-op."""
 
     def num_parameters(self) -> int | None:
         """Trainable plus frozen parameter count, once set up (None when it does not apply)."""

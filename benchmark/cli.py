@@ -8,6 +8,10 @@ import sys
 from pathlib import Path
 
 
+class ResultsFolderError(ValueError):
+    pass
+
+
 def cmd_run(args: argparse.Namespace) -> int:
     from benchmark.runner.config import load_config
     from benchmark.runner.run import run_plan
@@ -19,10 +23,42 @@ def cmd_run(args: argparse.Namespace) -> int:
     report = run_plan(config, validate_submission=run_tiny)
     print(f"{config.name}: {len(report.written)} run(s) written to {config.results_dir}, "
           f"{len(report.skipped)} skipped (complete), {len(report.failed)} failed"
+          + (f", {len(report.busy)} left to a concurrent runner" if report.busy else "")
           + (f", {len(report.invalid_submissions)} invalid submission(s) skipped" if report.invalid_submissions else ""))
     for run_id in report.failed:
         print(f"  failed: {run_id} (see {config.results_dir / (run_id + '.json')})")
-    return 0
+    for folder in report.invalid_submissions:
+        print(f"  invalid submission: {folder} (recboard validate {folder})")
+    return 0 if report.ok else 1
+
+
+def cmd_results_ls(args: argparse.Namespace) -> int:
+    from benchmark.results import StaleResult, iter_results
+
+    folder = Path(args.results)
+    if not folder.is_dir():
+        raise ResultsFolderError(f"{folder}: no such results folder")
+    rows, problems = [], []
+    for path, result in iter_results(folder):
+        if isinstance(result, StaleResult):
+            problems.append(f"stale    {path.name}: {result}")
+        elif isinstance(result, Exception):
+            problems.append(f"invalid  {path.name}: {result}")
+        else:
+            metric = result["main_metric"]
+            value = result["metrics"].get(metric)
+            rows.append((result["result_id"], result["status"], result["model"]["key"],
+                         result["task"]["name"] + (f"-{result['task']['variant']}" if result["task"]["variant"] else ""),
+                         result["task"]["dataset"]["name"], str(result["seed"]),
+                         str(result["task"]["task_data_hash"]), f"{metric}={value:.4f}" if value is not None else "-"))
+    header = ("result_id", "status", "model", "task", "dataset", "seed", "task_data", "main metric")
+    widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
+    for r in [header, *sorted(rows, key=lambda r: r[2:6])]:
+        print("  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip())
+    for p in problems:
+        print(p)
+    print(f"{len(rows)} result(s), {len(problems)} stale or invalid file(s) in {folder}")
+    return 0 if not problems else 1
 
 
 def cmd_leaderboard(args: argparse.Namespace) -> int:
@@ -61,13 +97,13 @@ def cmd_score(args: argparse.Namespace) -> int:
 def cmd_validate(args: argparse.Namespace) -> int:
     from benchmark.validate import validate_submission
 
-    sub, problems = validate_submission(args.folder)
+    sub, meta, problems = validate_submission(args.folder, timeout_s=args.timeout)
     if problems:
         print(f"{args.folder}: INVALID ({len(problems)} problem(s))")
         for p in problems:
             print("  - " + p.replace("\n", "\n    "))
         return 1
-    print(f"{args.folder}: OK — {sub.name!r} ({', '.join(sub.model_cls.meta.supports)}) ran on the tiny tasks")
+    print(f"{args.folder}: OK — {sub.name!r} ({', '.join(meta.supports)}) ran on the tiny tasks")
     return 0
 
 
@@ -105,7 +141,13 @@ def parser() -> argparse.ArgumentParser:
     sc.set_defaults(fn=cmd_score)
     v = sub.add_parser("validate", help="check a submission folder on a tiny task")
     v.add_argument("folder")
+    v.add_argument("--timeout", type=float, default=300, help="seconds before a hanging submission is stopped")
     v.set_defaults(fn=cmd_validate)
+    rs = sub.add_parser("results", help="inspect a results folder")
+    rs_sub = rs.add_subparsers(dest="results_command", required=True)
+    ls = rs_sub.add_parser("ls", help="list results with their identity; report stale or invalid files")
+    ls.add_argument("--results", default="results")
+    ls.set_defaults(fn=cmd_results_ls)
     m = sub.add_parser("models", help="list registered models")
     m.set_defaults(fn=cmd_models)
     return p
@@ -122,7 +164,8 @@ def main(argv: list[str] | None = None) -> int:
 
     try:
         return args.fn(args)
-    except (ConfigError, DataError, ProtocolError, RegistryError, ExchangeError, ResponseError) as e:
+    except (ConfigError, DataError, ProtocolError, RegistryError, ExchangeError, ResponseError,
+            ResultsFolderError) as e:
         print(f"recboard {args.command}: error: {e}", file=sys.stderr)
         return 2
 

@@ -9,32 +9,35 @@
     citation: "..."
     entry: model.py:MyModel        # file in the folder : a benchmark.api.Model subclass
     args: {}                       # optional keyword arguments for the constructor
+
+The paradigm 'oracle' is reserved to built-in models. The code is imported and run only in a
+worker subprocess, under the plan's time and memory limits.
 """
 
 from __future__ import annotations
 
-import importlib.util
-import inspect
-import sys
-import traceback
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import yaml
 
-from benchmark.api import Model, ModelMeta
+from benchmark.api import ITEM_REPRESENTATIONS, PARADIGMS, SCHEMES
+from benchmark.runner.spec import ModelRef
 
 REQUIRED = ("name", "authors", "paradigm", "item_repr", "scheme", "license", "citation", "entry")
 META_FIELDS = ("paradigm", "item_repr", "scheme", "license")
-METHOD_FOR = {"score": "score", "rank": "rank", "answer": "answer"}
+ALLOWED = {"paradigm": tuple(p for p in PARADIGMS if p != "oracle"), "item_repr": ITEM_REPRESENTATIONS,
+           "scheme": SCHEMES}
 
 
 @dataclass
 class Submission:
+    """A submission as read from its folder. Its code is never imported here: it runs only in a
+    worker subprocess (see benchmark.runner.worker and benchmark.validate)."""
+
     folder: Path
     info: dict[str, Any]
-    model_cls: type[Model] | None = None
     problems: list[str] = field(default_factory=list)
 
     @property
@@ -42,16 +45,16 @@ class Submission:
         return str(self.info.get("name") or self.folder.name)
 
     @property
-    def source(self) -> str:
-        return f"submission:{self.folder.name}"
-
-    @property
     def args(self) -> dict[str, Any]:
         return dict(self.info.get("args") or {})
 
     @property
+    def ref(self) -> ModelRef:
+        return ModelRef(self.name, self.args, str(self.folder.resolve()), str(self.info.get("entry")))
+
+    @property
     def ok(self) -> bool:
-        return not self.problems and self.model_cls is not None
+        return not self.problems
 
 
 def discover(root: str | Path) -> list[Path]:
@@ -60,7 +63,7 @@ def discover(root: str | Path) -> list[Path]:
 
 
 def load_submission(folder: str | Path, builtin_keys: list[str] | None = None) -> Submission:
-    """Read and import a submission; `problems` lists everything static that is wrong with it."""
+    """Read submission.yaml; `problems` lists everything wrong that can be seen without running it."""
     folder = Path(folder)
     sub = Submission(folder, {})
     meta_path = folder / "submission.yaml"
@@ -81,45 +84,25 @@ def load_submission(folder: str | Path, builtin_keys: list[str] | None = None) -
         sub.problems.append(f"{meta_path}: missing required fields {missing}")
     if not isinstance(info.get("authors", []), list):
         sub.problems.append(f"{meta_path}: 'authors' must be a list of names")
+    if not isinstance(info.get("args") or {}, dict):
+        sub.problems.append(f"{meta_path}: 'args' must be a mapping of constructor arguments")
+    for key, allowed in ALLOWED.items():
+        if key in info and info[key] not in allowed:
+            reserved = " ('oracle' is reserved to built-in models)" if info[key] == "oracle" else ""
+            sub.problems.append(f"{meta_path}: {key}={info[key]!r} is not one of {list(allowed)}{reserved}")
     if builtin_keys and sub.name in builtin_keys:
         sub.problems.append(f"{meta_path}: name {sub.name!r} collides with a built-in model; choose another")
     entry = str(info.get("entry") or "")
     if ":" not in entry:
         sub.problems.append(f"{meta_path}: 'entry' must look like 'model.py:ClassName', got {entry!r}")
         return sub
-    file_name, cls_name = entry.split(":", 1)
-    code = folder / file_name
-    if not code.exists():
+    code = folder / entry.split(":", 1)[0]
+    if not code.is_file():
         sub.problems.append(f"{meta_path}: entry file {code} does not exist")
-        return sub
-    module_name = f"recboard_submission_{folder.name.replace('-', '_')}"
-    try:
-        spec = importlib.util.spec_from_file_location(module_name, code)
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[module_name] = module
-        spec.loader.exec_module(module)
-    except Exception as e:
-        tb = traceback.format_exc(limit=3)
-        sub.problems.append(f"{code}: raised {type(e).__name__} on import: {e}\n{tb}")
-        return sub
-    cls = getattr(module, cls_name, None)
-    if cls is None:
-        sub.problems.append(f"{code}: defines no {cls_name!r}")
-        return sub
-    if not (inspect.isclass(cls) and issubclass(cls, Model)):
-        sub.problems.append(f"{code}: {cls_name} must subclass benchmark.api.Model")
-        return sub
-    meta = getattr(cls, "meta", None)
-    if not isinstance(meta, ModelMeta):
-        sub.problems.append(f"{code}: {cls_name}.meta must be a benchmark.api.ModelMeta")
-        return sub
-    for f in META_FIELDS:
-        if f in info and info[f] != getattr(meta, f):
-            sub.problems.append(f"{meta_path}: {f}={info[f]!r} disagrees with {cls_name}.meta.{f}={getattr(meta, f)!r}")
-    for kind in meta.supports:
-        if getattr(cls, METHOD_FOR[kind]) is getattr(Model, METHOD_FOR[kind]):
-            sub.problems.append(f"{code}: meta.supports lists {kind!r} but {cls_name} does not implement {METHOD_FOR[kind]}()")
-    if meta.scheme == "fine-tuned" and cls.fit is Model.fit:
-        sub.problems.append(f"{code}: scheme is fine-tuned but {cls_name} does not implement fit()")
-    sub.model_cls = cls
     return sub
+
+
+def meta_problems(sub: Submission, meta: dict[str, Any]) -> list[str]:
+    """Disagreements between submission.yaml and the class's meta (as the worker reported it)."""
+    return [f"{sub.folder / 'submission.yaml'}: {f}={sub.info[f]!r} disagrees with the class's meta.{f}={meta.get(f)!r}"
+            for f in META_FIELDS if f in sub.info and sub.info[f] != meta.get(f)]

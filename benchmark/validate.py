@@ -1,23 +1,29 @@
-"""`recboard validate`: run a submission on a tiny task and say exactly what is wrong."""
+"""`recboard validate`: run a submission on tiny tasks, in a subprocess under a short timeout, and
+say exactly what is wrong. `make bench` validates every submission the same way before its runs."""
 
 from __future__ import annotations
 
-import traceback
 from functools import lru_cache
 from pathlib import Path
 
+from benchmark.api import ModelMeta, meta_errors
 from benchmark.data import load_dataset
 from benchmark.protocol import ProtocolSpec, TaskData, build_task_data
 from benchmark.registry import model_keys
-from benchmark.runner.run import catalogue_for
-from benchmark.submissions import Submission, load_submission
+from benchmark.runner.executors import SubprocessExecutor
+from benchmark.runner.timing import latency_sample_indices
+from benchmark.runner.worker import Job, WorkOrder
+from benchmark.submissions import Submission, load_submission, meta_problems
 from tasks import ResponseError, make_task
 
 TINY_DATA = {"adapter": "synthetic", "n_users": 150, "n_items": 200, "seed": 7}
 TINY_PROTOCOL = {"ctr_test_rows": 300, "ctr_finetune_rows": 1500, "seq_test_users": 40, "seq_valid_users": 40,
-                 "seq_finetune_sequences": 400, "latency_sample": 5, "latency_warmup": 1}
-TASK_FOR_KIND = {"score": [("ctr", {})], "rank": [("seqrec", {"candidates": "full"}),
-                                                  ("seqrec", {"candidates": "sampled-100"})]}
+                 "seq_finetune_sequences": 400, "latency_sample": 3,
+                 "latency_warmup": 1}
+TASKS_FOR_KIND = {"score": [("ctr", {})], "rank": [("seqrec", {"candidates": "full"}),
+                                                   ("seqrec", {"candidates": "sampled-100"})]}
+DEFAULT_TIMEOUT_S = 300
+DEFAULT_MEMORY_MB = 8192
 
 
 @lru_cache(maxsize=1)
@@ -26,42 +32,60 @@ def tiny_task_data() -> dict[str, TaskData]:
     return build_task_data(ds, ProtocolSpec.from_overrides(TINY_PROTOCOL), ("ctr", "seqrec"), cache_dir=None)
 
 
-def run_tiny(sub: Submission) -> list[str]:
-    """Problems found by running the submission on tiny tasks (empty when it behaves)."""
-    problems: list[str] = []
-    meta = sub.model_cls.meta
+def _meta(raw: dict | None) -> tuple[ModelMeta | None, list[str]]:
+    try:
+        meta = ModelMeta(**{**raw, "supports": tuple(raw["supports"])})
+    except (TypeError, ValueError, KeyError) as e:
+        return None, [f"the class's meta is invalid: {e}"]
+    return meta, meta_errors(meta)
+
+
+def run_tiny(sub: Submission, timeout_s: float = DEFAULT_TIMEOUT_S,
+             memory_mb: int | None = DEFAULT_MEMORY_MB) -> tuple[ModelMeta | None, list[str]]:
+    """The submission's validated meta and the problems found by running it on tiny tasks (none
+    when it behaves). Every step runs in a worker subprocess under `timeout_s` and `memory_mb`."""
+    executor = SubprocessExecutor(echo=False)
+    limits = (timeout_s, memory_mb)
+    tds = tiny_task_data()
+    catalogue = tds["ctr"].catalogue.without_generator()
+    probe = executor.run(WorkOrder(sub.ref, catalogue, 0, []), *limits)
+    if not probe or not probe[0].ok:
+        err = probe[0].error if probe else {"stage": "load", "message": "the worker reported nothing"}
+        return None, [f"loading the code ({err['stage']}): {err['message']}"]
+    meta, problems = _meta(probe[0].meta)
+    if meta is None:
+        return None, problems
+    problems += meta_problems(sub, probe[0].meta)
     for kind in meta.supports:
-        if kind not in TASK_FOR_KIND:
+        if kind not in TASKS_FOR_KIND:
             problems.append(f"request kind {kind!r} has no task to validate against yet")
             continue
-        for task_name, task_args in TASK_FOR_KIND[kind]:
-            task = make_task(task_name, **task_args)
-            td = tiny_task_data()[task_name]
-            stage = "constructor"
+        tasks = [make_task(name, **args) for name, args in TASKS_FOR_KIND[kind]]
+        td = tds[tasks[0].name]
+        jobs, requests = [], {}
+        for task in tasks:
+            requests[task.label] = task.requests(td)
+            warm, timed = latency_sample_indices(len(requests[task.label]), 1, 3, 0)
+            jobs.append(Job(task.label, kind, requests[task.label], warm, timed))
+        fit_data = tasks[0].fit_data(td) if meta.scheme == "fine-tuned" else None
+        order = WorkOrder(sub.ref, catalogue, 0, jobs, fit_data, expected_meta=probe[0].meta)
+        outputs = {o.run_id: o for o in executor.run(order, *limits)}
+        for task in tasks:
+            out = outputs[task.label]
+            if not out.ok:
+                err = out.error
+                problems.append(f"{task.label}: {err['stage']}: {err['type']}: {err['message']}")
+                continue
             try:
-                model = sub.model_cls(**sub.args)
-                stage = "setup()"
-                model.setup(catalogue_for(model, td), 0)
-                if meta.scheme == "fine-tuned":
-                    stage = "fit()"
-                    model.fit(task.fit_data(td))
-                stage = f"{kind}()"
-                requests = task.requests(td)
-                responses = getattr(model, kind)(requests)
-                stage = "checking responses of " + stage
-                task.check(responses, requests, td.n_items)
-                one = getattr(model, kind)(requests[:1])
-                task.check(one, requests[:1], td.n_items)
+                task.check(out.responses, requests[task.label], td.n_items)
             except ResponseError as e:
-                problems.append(f"{task.label}: {stage}: {e}")
-            except Exception as e:
-                tb = traceback.format_exc(limit=-3)
-                problems.append(f"{task.label}: {stage} raised {type(e).__name__}: {e}\n{tb}")
-    return problems
+                problems.append(f"{task.label}: checking the responses: {e}")
+    return meta, problems
 
 
-def validate_submission(folder: str | Path) -> tuple[Submission, list[str]]:
+def validate_submission(folder: str | Path, timeout_s: float = DEFAULT_TIMEOUT_S) -> tuple[Submission, ModelMeta | None, list[str]]:
     sub = load_submission(folder, builtin_keys=model_keys())
     if not sub.ok:
-        return sub, sub.problems
-    return sub, run_tiny(sub)
+        return sub, None, sub.problems
+    meta, problems = run_tiny(sub, timeout_s)
+    return sub, meta, problems

@@ -18,6 +18,8 @@ class ResponseError(ValueError):
 @dataclass
 class Evaluation:
     metrics: dict[str, float]
+    # One row per test request, in request order: the columns stored beside the result (Parquet),
+    # from which confidence intervals and paired tests are computed. Always has `user`.
     per_example: dict[str, np.ndarray] = field(default_factory=dict)
 
 

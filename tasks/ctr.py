@@ -46,7 +46,8 @@ class CTRTask(Task):
         eps = 1e-7
         p = np.clip(responses, eps, 1 - eps)
         return Evaluation({k: float(v) for k, v in metrics.items()},
-                          {"logloss": -(y * np.log(p) + (1 - y) * np.log(1 - p))})
+                          {"user": users, "label": y.astype(np.int8), "score": responses,
+                           "logloss": -(y * np.log(p) + (1 - y) * np.log(1 - p))})
 
     def to_json_request(self, r: ScoreRequest) -> dict[str, Any]:
         return {"kind": "score", "user": r.user, "history": list(r.history), "item": r.item}

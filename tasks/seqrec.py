@@ -11,7 +11,7 @@ import numpy as np
 
 from benchmark.api import SeqFitData
 from benchmark.metrics import beyond_accuracy, most_popular, per_user_ranking_metrics, rank_positions, top_k
-from benchmark.protocol import CANDIDATE_MODES, TaskData
+from benchmark.protocol import CANDIDATE_MODES, ProtocolError, TaskData
 from benchmark.requests import RankRequest
 from tasks.base import Evaluation, ResponseError, Task, as_float_array
 
@@ -33,6 +33,12 @@ class SeqRecTask(Task):
         s = td.splits[split]
         if self.variant == "full" or split != "test":
             return [RankRequest(int(u), tuple(h)) for u, h in zip(s["user"], s["history"])]
+        short = td.extra.get("n_sampled_short_users", 0)
+        if short:
+            raise ProtocolError(
+                f"dataset {td.dataset_name!r}: {short} test user(s) (first {td.extra['sampled_short_users'][0]}) have "
+                f"fewer than {td.spec.seq_sampled_negatives} untouched items, so sampled mode cannot run "
+                "(lower seq_sampled_negatives or use a larger catalogue); the full mode is unaffected")
         return [RankRequest(int(u), tuple(h), np.asarray(c, dtype=np.int64))
                 for u, h, c in zip(s["user"], s["history"], s["candidates"])]
 
@@ -74,7 +80,9 @@ class SeqRecTask(Task):
             popular = most_popular(counts, max(CUTOFFS))
             metrics.update(beyond_accuracy(topk, target, counts, int(td.extra["n_users_train"]), popular,
                                            td.n_items, CUTOFFS))
-        return Evaluation({k: float(v) for k, v in metrics.items()}, per_user)
+        columns = {"user": np.asarray(test["user"], dtype=np.int64), "greater": greater.astype(np.float64),
+                   "equal": equal.astype(np.float64), **per_user}
+        return Evaluation({k: float(v) for k, v in metrics.items()}, columns)
 
     def to_json_request(self, r: RankRequest) -> dict[str, Any]:
         return {"kind": "rank", "user": r.user, "history": list(r.history),

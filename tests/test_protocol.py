@@ -121,9 +121,3 @@ def test_window_truncates_histories():
     seq = build(ds, window=5, seq_test_users=20)["seqrec"]
     assert max(len(h) for h in seq.splits["test"]["history"]) == 5
     assert max(len(x) for x in seq.splits["train"]["items"]) == 6
-
-
-def test_too_small_catalogue_for_sampled_mode_is_a_clear_error():
-    ds = make_dataset(n_items=60, n_users=50, max_len=30)
-    with pytest.raises(ProtocolError, match="sampled mode needs 100"):
-        build(ds)

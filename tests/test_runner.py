@@ -7,7 +7,7 @@ import pytest
 
 from benchmark.api import Model, ModelMeta
 from benchmark.registry import register_model, unregister_model
-from benchmark.results import read_result, write_result, ResultError
+from benchmark.results import ResultError, read_result, read_responses, write_result
 from benchmark.runner.config import ConfigError, load_config, parse_config
 from benchmark.runner.run import run_plan
 
@@ -51,8 +51,8 @@ def broken_models():
         unregister_model(k)
 
 
-def plan(tmp_path, models, **extra):
-    raw = {
+def raw_plan(tmp_path, models, **extra):
+    return {
         "name": "t",
         "results_dir": str(tmp_path / "results"),
         "cache_dir": str(tmp_path / "cache"),
@@ -63,17 +63,24 @@ def plan(tmp_path, models, **extra):
         "models": models,
         **extra,
     }
-    return parse_config(raw)
+
+
+def plan(tmp_path, models, **extra):
+    return parse_config(raw_plan(tmp_path, models, **extra))
+
+
+def results_of(tmp_path):
+    return [read_result(p) for p in sorted((tmp_path / "results").glob("*.json"))]
 
 
 def test_failures_are_recorded_and_the_rest_goes_on(tmp_path, broken_models):
     config = plan(tmp_path, ["random", *broken_models])
     report = run_plan(config)
-    results = {p.stem: read_result(p) for p in (tmp_path / "results").glob("*.json")}
+    results = results_of(tmp_path)
     # random: 3 tasks; t-raises: ctr; t-nan: 3; t-short: ctr
     assert len(results) == 8
     by_model = {}
-    for r in results.values():
+    for r in results:
         by_model.setdefault(r["model"]["key"], []).append(r)
     assert all(r["status"] == "ok" for r in by_model["random"])
     (raised,) = by_model["t-raises"]
@@ -82,32 +89,60 @@ def test_failures_are_recorded_and_the_rest_goes_on(tmp_path, broken_models):
     assert all(r["status"] == "failed" and "NaN" in r["error"]["message"] for r in by_model["t-nan"])
     (short,) = by_model["t-short"]
     assert "shape" in short["error"]["message"] and short["error"]["stage"] == "validate"
-    assert len(report.failed) == 5
+    assert len(report.failed) == 5 and not report.ok
+    assert all(r["outputs"] is None for r in results if r["status"] == "failed")
 
 
-def test_result_contents_and_skip_on_rerun(tmp_path):
+def test_result_contents_responses_and_skip_on_rerun(tmp_path):
     config = plan(tmp_path, ["random", "most-popular"])
     first = run_plan(config)
-    assert len(first.written) == 6 and not first.failed
-    r = read_result(next((tmp_path / "results").glob("most-popular*seqrec-full*.json")))
+    assert len(first.written) == 6 and not first.failed and first.ok
+    path = next((tmp_path / "results").glob("most-popular__seqrec-full*.json"))
+    r = read_result(path)
+    assert path.stem == r["run_id"] and r["run_id"].endswith(r["result_id"])
     assert r["task"]["variant"] == "full" and r["main_metric"] == "ndcg@10"
     assert r["task"]["protocol"]["name"] == "recboard-v1" and r["task"]["protocol"]["window"] == 20
     assert r["task"]["protocol"]["seq_test_users"] == 40
+    assert not any(k.startswith("ctr_") for k in r["task"]["protocol"])  # a task's own fields only
     assert len(r["task"]["task_data_hash"]) == 16
     for k in ("hr@10", "ndcg@10", "mrr", "recall@20", "coverage@10", "novelty@10", "serendipity@10"):
         assert k in r["metrics"]
+    table = read_responses(path, r).to_pandas()
+    assert len(table) == r["task"]["counts"]["test"] == r["outputs"]["responses"]["rows"]
+    assert table["ndcg@10"].mean() == pytest.approx(r["metrics"]["ndcg@10"])
     lat = r["efficiency"]["latency_ms"]
     assert lat["n"] == 4 and lat["warmup"] == 1 and 0 < lat["p50"] <= lat["p95"] * 1.0001
+    assert lat["caches"] == "reset before each timed request"
     assert r["efficiency"]["throughput_rps"] > 0 and r["efficiency"]["peak_memory_mb"] > 0
-    assert r["environment"]["python"] and r["harness"]["version"]
+    assert r["environment"]["python"] and r["harness"]["version"] and r["executor"] == "inprocess"
+    ctr = read_result(next((tmp_path / "results").glob("random__ctr*.json")))
+    ctr_table = read_responses(tmp_path / "results" / "x.json", ctr).to_pandas()
+    assert set(ctr_table.columns) >= {"user", "label", "score"} and ctr_table["label"].isin([0, 1]).all()
     second = run_plan(config)
     assert not second.written and len(second.skipped) == 6
 
 
-def test_changed_args_rerun(tmp_path):
+def test_changed_args_make_a_new_result_beside_the_old(tmp_path):
+    run_plan(plan(tmp_path, [{"key": "dnn", "args": {"epochs": 1}, "tasks": ["ctr"]}]))
+    again = run_plan(plan(tmp_path, [{"key": "dnn", "args": {"epochs": 2}, "tasks": ["ctr"]}]))
+    assert len(again.written) == 1 and not again.skipped
+    results = results_of(tmp_path)
+    assert sorted(r["model"]["args"]["epochs"] for r in results) == [1, 2]
+    assert len({r["result_id"] for r in results}) == 2
+
+
+def test_protocol_override_keeps_both_results(tmp_path):
+    """Reproduction: a plan and the same plan with another protocol override used to share a file
+    name, so the second silently replaced the first."""
     run_plan(plan(tmp_path, ["random"]))
-    again = run_plan(plan(tmp_path, [{"key": "random", "args": {}}], seeds=[1]))
-    assert len(again.written) == 3
+    raw = raw_plan(tmp_path, ["random"])
+    raw["protocol"]["seq_test_users"] = 30
+    run_plan(parse_config(raw))
+    results = results_of(tmp_path)
+    seq = [r for r in results if r["task"]["name"] == "seqrec"]
+    assert len(seq) == 4 and len({r["task"]["task_data_hash"] for r in seq}) == 2
+    ctr = [r for r in results if r["task"]["name"] == "ctr"]
+    assert len(ctr) == 1  # a seqrec field changed: the CTR result is the same result, skipped
 
 
 def test_only_oracles_see_the_generator(tmp_path):
@@ -138,14 +173,30 @@ def test_model_filters(tmp_path):
     assert len(run_plan(config).written) == 1
 
 
-def test_unreadable_dataset_fails_its_runs_only(tmp_path):
+def test_unreadable_dataset_fails_its_runs_only_and_keeps_ok_results(tmp_path):
     config = plan(tmp_path, ["random"])
-    config.datasets["missing"] = {"adapter": "movielens-100k", "path": str(tmp_path / "nope")}
+    run_plan(config)
+    before = {p.name: p.read_bytes() for p in (tmp_path / "results").iterdir()}
+    config.datasets["syn"] = {"adapter": "movielens-100k", "path": str(tmp_path / "nope")}
     report = run_plan(config)
     failed = [read_result(tmp_path / "results" / f"{rid}.json") for rid in report.failed]
     assert len(failed) == 3 and all(r["error"]["stage"] == "data" for r in failed)
     assert all("nope" in r["error"]["message"] for r in failed)
-    assert len(report.written) == 6
+    after = {p.name: p.read_bytes() for p in (tmp_path / "results").iterdir()}
+    assert all(after[name] == data for name, data in before.items())  # nothing finished was replaced
+
+
+def test_a_task_that_cannot_be_built_fails_only_its_own_runs(tmp_path):
+    """Reproduction: sampled-100 on a catalogue too small for it failed every task of the dataset."""
+    raw = raw_plan(tmp_path, ["random"])
+    raw["datasets"] = {"small": {"adapter": "synthetic", "n_users": 150, "n_items": 60, "seed": 3}}
+    report = run_plan(parse_config(raw))
+    results = {r["task"]["name"] + str(r["task"]["variant"]): r for r in results_of(tmp_path)}
+    assert results["ctrNone"]["status"] == "ok" and results["seqrecfull"]["status"] == "ok"
+    sampled = results["seqrecsampled-100"]
+    assert sampled["status"] == "failed" and sampled["error"]["stage"] == "data"
+    assert "untouched items" in sampled["error"]["message"]
+    assert len(report.failed) == 1
 
 
 def test_atomic_write_keeps_the_old_file_on_failure(tmp_path):
@@ -165,21 +216,47 @@ def test_atomic_write_keeps_the_old_file_on_failure(tmp_path):
         write_result(bad, path.parent)
 
 
+def test_schema_rejects_out_of_range_metrics(tmp_path):
+    run_plan(plan(tmp_path, [{"key": "random", "tasks": ["ctr"]}]))
+    path = next((tmp_path / "results").glob("*.json"))
+    bad = json.loads(path.read_text())
+    bad["metrics"]["auc"] = 7.5
+    path.write_text(json.dumps(bad))
+    with pytest.raises(ResultError, match="auc"):
+        read_result(path)
+
+
+def test_stale_results_are_reported_not_mixed(tmp_path):
+    run_plan(plan(tmp_path, [{"key": "random", "tasks": ["ctr"]}]))
+    path = next((tmp_path / "results").glob("*.json"))
+    old = json.loads(path.read_text())
+    old["schema_version"] = 1
+    path.write_text(json.dumps(old))
+    with pytest.raises(ResultError, match="stale"):
+        read_result(path)
+
+
 def test_config_errors_name_the_place(tmp_path):
     p = tmp_path / "c.yaml"
     p.write_text("name: x\ndatasets: [\n")
     with pytest.raises(ConfigError, match=r"c.yaml:\d+: not valid YAML"):
         load_config(p)
-    with pytest.raises(ConfigError, match="unknown keys"):
-        parse_config({"datasets": {"a": {"adapter": "synthetic"}}, "tasks": ["ctr"], "models": ["random"], "modles": 1})
-    with pytest.raises(ConfigError, match="'models' is required"):
-        parse_config({"datasets": {"a": {"adapter": "synthetic"}}, "tasks": ["ctr"]})
-    with pytest.raises(ConfigError, match="unknown protocol fields"):
-        parse_config({"datasets": {"a": {"adapter": "synthetic"}}, "tasks": ["ctr"], "models": ["random"],
-                      "protocol": {"windw": 3}})
-    with pytest.raises(ConfigError, match="unknown datasets"):
-        parse_config({"datasets": {"a": {"adapter": "synthetic"}}, "tasks": ["ctr"],
-                      "models": [{"key": "random", "datasets": ["b"]}]})
+    base = {"datasets": {"a": {"adapter": "synthetic"}}, "tasks": ["ctr"], "models": ["random"]}
+    cases = [
+        ({"modles": 1}, "unknown keys"),
+        ({"models": None}, "'models' is required"),
+        ({"protocol": {"windw": 3}}, "unknown protocol fields"),
+        ({"protocol": {"ctr_test_rows": 50.7}}, "ctr_test_rows must be a non-negative integer"),
+        ({"models": [{"key": "random", "datasets": ["b"]}]}, "unknown datasets"),
+        ({"tasks": ["ctrr"]}, r"tasks\[0\]: unknown task 'ctrr'"),
+        ({"tasks": [{"name": "seqrec", "candidates": "sampled-50"}]}, "candidates must be one of"),
+        ({"models": [{"key": "random", "tasks": ["seqrec-ful"]}]}, r"names tasks \['seqrec-ful'\] that the plan does not run"),
+        ({"executor": "slurm"}, "'executor' must be one of"),
+        ({"timeout_s": -1}, "'timeout_s' must be a positive number"),
+    ]
+    for change, message in cases:
+        with pytest.raises(ConfigError, match=message):
+            parse_config({**base, **change})
 
 
 def test_candidate_modes_share_one_fit(tmp_path):
@@ -207,3 +284,14 @@ def test_candidate_modes_share_one_fit(tmp_path):
     assert "fit_reused_from" not in full["efficiency"]
     assert sampled["efficiency"]["fit_reused_from"] == full["run_id"]
     assert sampled["efficiency"]["fit_s"] == full["efficiency"]["fit_s"]
+
+
+def test_subprocess_executor_gives_the_same_metrics(tmp_path):
+    run_plan(plan(tmp_path / "a", ["random", {"key": "dnn", "args": {"epochs": 1}}]))
+    run_plan(plan(tmp_path / "b", ["random", {"key": "dnn", "args": {"epochs": 1}}], executor="subprocess"))
+    a = {r["result_id"]: r for r in results_of(tmp_path / "a")}
+    b = {r["result_id"]: r for r in results_of(tmp_path / "b")}
+    assert a.keys() == b.keys() and len(a) == 4
+    for rid in a:
+        assert b[rid]["executor"] == "subprocess" and b[rid]["status"] == "ok"
+        assert a[rid]["metrics"] == b[rid]["metrics"]

@@ -141,5 +141,9 @@ class LLMBackend(ABC):
     def build_trie(self, texts: Sequence[str]) -> TokenTrie:
         return TokenTrie([self.tokenize(t) for t in texts], texts)
 
+    def reset_caches(self) -> None:
+        """Forget every cache that outlives a call (prefix/KV caches), so the next call runs cold.
+        The HF engine shares prefixes only within one call, so it keeps nothing to forget."""
+
     def reset_counts(self) -> None:
         self.counts = TokenCounts()

@@ -67,6 +67,9 @@ class VLLMBackend(LLMBackend):
         self.llm = LLM(**args)
         self.tokenizer = self.llm.get_tokenizer()
 
+    def reset_caches(self) -> None:
+        self.llm.reset_prefix_cache()
+
     def _run(self, prompts: list[str], params: Any) -> list[Any]:
         seqs = [self.encode_prompt(p) for p in prompts]
         outs = self.llm.generate(

@@ -20,7 +20,8 @@ into sequences of window + 1 items that overlap by one (every transition is a ta
 Test and validation users are the front of the data_seed order; training sequences are ranked
 most-recent-first across users and capped at seq_finetune_sequences. `seen` lists every earlier
 positive of the user (masked in the `full` mode); `candidates` holds the target and
-seq_sampled_negatives never-touched items in shuffled order (the `sampled-100` mode).
+seq_sampled_negatives never-touched items in shuffled order (the `sampled-100` mode); a user with
+too few untouched items gets only the target, and the task refuses the sampled mode on such data.
 """
 
 from __future__ import annotations
@@ -34,6 +35,8 @@ from benchmark.data.dataset import Dataset
 from benchmark.protocol.spec import ProtocolError, ProtocolSpec
 
 TASKS = ("ctr", "seqrec")
+# Part of the task-data cache key and content hash: bump it whenever a change alters built data.
+BUILDER_VERSION = "2"
 
 
 @dataclass
@@ -188,15 +191,15 @@ def build_seqrec(ds: Dataset, spec: ProtocolSpec, logs: list[UserLog] | None = N
     w = spec.window
     order = np.random.default_rng([spec.data_seed, 2]).permutation(len(logs))
     test: dict[str, list] = {k: [] for k in ("user", "history", "target", "seen", "candidates", "target_pos")}
+    short_users: list[int] = []
     for idx in order[: spec.seq_test_users]:
         lg = logs[idx]
         target = int(lg.pos_items[-1])
         rng = np.random.default_rng([spec.data_seed, 3, lg.user])
         negs = sample_untouched(rng, ds.n_items, lg.touched, spec.seq_sampled_negatives)
-        if len(negs) < spec.seq_sampled_negatives:
-            raise ProtocolError(
-                f"dataset {ds.name!r}: user {lg.user} has only {len(negs)} untouched items; sampled mode needs "
-                f"{spec.seq_sampled_negatives} (lower seq_sampled_negatives or use a larger catalogue)")
+        if len(negs) < spec.seq_sampled_negatives:  # sampled mode cannot run; `full` still can
+            short_users.append(lg.user)
+            negs = negs[:0]
         cands = np.concatenate([[target], negs])
         perm = rng.permutation(len(cands))
         test["user"].append(lg.user)
@@ -224,7 +227,8 @@ def build_seqrec(ds: Dataset, spec: ProtocolSpec, logs: list[UserLog] | None = N
         np.add.at(counts, lg.pos_items[:-2], 1)
     stats = {"item": list(range(ds.n_items)), "train_count": counts.tolist()}
     return BuiltTask({"test": test, "train": train, "valid": valid, "item_stats": stats},
-                     extra={"n_users_train": len(logs)})
+                     extra={"n_users_train": len(logs), "sampled_short_users": short_users[:10],
+                            "n_sampled_short_users": len(short_users)})
 
 
 BUILDERS = {"ctr": build_ctr, "seqrec": build_seqrec}

@@ -47,8 +47,10 @@ class ProtocolSpec:
             v = getattr(self, f.name)
             if f.name in ("name", "positive_rating", "dedupe_repeats"):
                 continue
-            if not isinstance(v, (int, float)) or isinstance(v, bool) or v < 0:
-                raise ProtocolError(f"protocol field {f.name} must be a non-negative number, got {v!r}")
+            whole = isinstance(f.default, int)
+            if not isinstance(v, int if whole else (int, float)) or isinstance(v, bool) or v < 0:
+                kind = "integer" if whole else "number"
+                raise ProtocolError(f"protocol field {f.name} must be a non-negative {kind}, got {v!r}")
         if self.window < 1 or self.ctr_negative_ratio < 1 or self.seq_min_interactions < 3:
             raise ProtocolError("window and ctr_negative_ratio must be ≥ 1 and seq_min_interactions ≥ 3")
         if not 0 < self.ctr_max_test_user_fraction < 1 or not 0 < self.ctr_valid_user_fraction < 1:

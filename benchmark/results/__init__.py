@@ -1,7 +1,15 @@
-"""Result files: one JSON per run, written atomically, validated against schema.json on read."""
+"""Result files: one JSON per run plus its per-example responses (Parquet) beside it, both written
+atomically, the JSON validated against schema.json on read.
+
+A result is named by its identity: `<model>__<task label>__<dataset>__seed<N>__<result_id>.json`,
+where `result_id` hashes everything that can change its numbers (see `benchmark.runner.spec`).
+The responses file is written first and the JSON, which records the responses' sha256, last:
+a result exists once its JSON does, and a responses file without its JSON is an orphan.
+"""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import tempfile
@@ -12,11 +20,17 @@ from typing import Any, Iterator
 
 import jsonschema
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
+RESPONSES_SUFFIX = ".responses.parquet"
+TMP_PREFIX = ".tmp-"
 
 
 class ResultError(ValueError):
     pass
+
+
+class StaleResult(ResultError):
+    """A result written by an older harness whose identity cannot be reconstructed."""
 
 
 @lru_cache(maxsize=1)
@@ -30,28 +44,64 @@ def _validator() -> jsonschema.Draft202012Validator:
 
 
 def validate_result(result: dict[str, Any], where: str = "result") -> None:
+    version = result.get("schema_version") if isinstance(result, dict) else None
+    if isinstance(version, int) and version < SCHEMA_VERSION:
+        raise StaleResult(f"{where}: stale result of schema version {version} (this harness writes "
+                          f"{SCHEMA_VERSION}); its numbers cannot be matched to a result identity: re-run its plan")
     error = jsonschema.exceptions.best_match(_validator().iter_errors(result))
     if error is not None:
         path = "/".join(str(p) for p in error.absolute_path) or "(top level)"
         raise ResultError(f"{where}: invalid at {path}: {error.message}")
 
 
-def write_result(result: dict[str, Any], directory: str | Path) -> Path:
-    """Validate, then write `<run_id>.json` via a temporary file and a rename: a reader never sees
-    half a file, and a crash mid-write leaves the previous version intact."""
-    validate_result(result, where=f"result {result.get('run_id')!r}")
-    directory = Path(directory)
-    directory.mkdir(parents=True, exist_ok=True)
-    final = directory / f"{result['run_id']}.json"
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".json", dir=directory)
+def _atomic_write(final: Path, write) -> None:
+    fd, tmp = tempfile.mkstemp(prefix=f"{TMP_PREFIX}{os.getpid()}-", suffix=final.suffix, dir=final.parent)
     try:
-        with os.fdopen(fd, "w") as f:
-            json.dump(result, f, indent=2, sort_keys=True, allow_nan=False)
-            f.write("\n")
+        os.fchmod(fd, 0o644)
+        with os.fdopen(fd, "wb") as f:
+            write(f)
+            f.flush()
+            os.fsync(f.fileno())
         os.replace(tmp, final)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def sha256_file(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def write_responses(columns: dict[str, Any], directory: Path, run_id: str) -> dict[str, Any]:
+    """Write the per-example table; return the reference the result JSON records."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    table = pa.table(columns)
+    final = directory / f"{run_id}{RESPONSES_SUFFIX}"
+    _atomic_write(final, lambda f: pq.write_table(table, f))
+    return {"file": final.name, "sha256": sha256_file(final), "rows": table.num_rows}
+
+
+def write_result(result: dict[str, Any], directory: str | Path, responses: dict[str, Any] | None = None) -> Path:
+    """Validate, then write the responses (when given) and `<run_id>.json`, each via a temporary
+    file and a rename: a reader never sees half a file, and a crash mid-write leaves the previous
+    version intact."""
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    where = f"result {result.get('run_id')!r}"
+    if responses is not None:
+        placeholder = {"file": f"{result.get('run_id')}{RESPONSES_SUFFIX}", "sha256": "0" * 64, "rows": 0}
+        validate_result(result | {"outputs": {"responses": placeholder}}, where)  # nothing written if invalid
+        result["outputs"] = {"responses": write_responses(responses, directory, result["run_id"])}
+    validate_result(result, where)
+    final = directory / f"{result['run_id']}.json"
+    text = json.dumps(result, indent=2, sort_keys=True, allow_nan=False) + "\n"
+    _atomic_write(final, lambda f: f.write(text.encode()))
     return final
 
 
@@ -67,11 +117,28 @@ def read_result(path: str | Path) -> dict[str, Any]:
     return data
 
 
+def read_responses(result_path: str | Path, result: dict[str, Any]):
+    """The result's per-example table (a pyarrow Table), checked against its recorded sha256."""
+    import pyarrow.parquet as pq
+
+    ref = (result.get("outputs") or {}).get("responses")
+    if not ref:
+        raise ResultError(f"{result_path}: the result has no per-example responses (status {result.get('status')})")
+    path = Path(result_path).parent / ref["file"]
+    if not path.exists():
+        raise ResultError(f"{path}: responses file missing")
+    if sha256_file(path) != ref["sha256"]:
+        raise ResultError(f"{path}: responses file does not match the sha256 its result records")
+    return pq.read_table(path)
+
+
+def result_files(directory: str | Path) -> list[Path]:
+    return [p for p in sorted(Path(directory).glob("*.json")) if not p.name.startswith(TMP_PREFIX)]
+
+
 def iter_results(directory: str | Path) -> Iterator[tuple[Path, dict[str, Any] | ResultError]]:
     """Every result file in `directory` (temporary files skipped), each parsed or with its error."""
-    for path in sorted(Path(directory).glob("*.json")):
-        if path.name.startswith(".tmp-"):
-            continue
+    for path in result_files(directory):
         try:
             yield path, read_result(path)
         except ResultError as e:

@@ -14,8 +14,13 @@
       - {key: dnn, args: {epochs: 5}, tasks: [ctr], datasets: [synthetic]}
     submissions: submissions          # every valid submission folder in it joins the plan
     threads: 2                        # torch CPU threads (default: torch's own choice); recorded
+    executor: inprocess               # built-in models: inprocess (default), subprocess or ray
+    timeout_s: 3600                   # per order of runs in a subprocess or on Ray (wall clock)
+    memory_mb: 16384                  # per subprocess (RLIMIT_DATA); null for no limit
 
-Runs that differ only in the next-item candidate mode share one fitted model.
+Runs that differ only in the next-item candidate mode share one fitted model. Submissions always
+run in a subprocess under timeout_s and memory_mb, whatever the executor. A model entry may ask
+for `gpus: 1` (used by the ray executor).
 """
 
 from __future__ import annotations
@@ -27,6 +32,8 @@ from typing import Any
 import yaml
 
 from benchmark.protocol import ProtocolSpec
+from benchmark.runner.executors import EXECUTORS
+from tasks import make_task
 
 
 class ConfigError(ValueError):
@@ -39,6 +46,7 @@ class ModelEntry:
     args: dict[str, Any] = field(default_factory=dict)
     tasks: list[str] | None = None  # task labels (ctr, seqrec-full, ...) or names (seqrec)
     datasets: list[str] | None = None
+    gpus: float = 0
 
 
 @dataclass
@@ -60,6 +68,9 @@ class Config:
     models: list[ModelEntry]
     submissions: Path | None
     threads: int | None = None
+    executor: str = "inprocess"
+    timeout_s: float | None = 3600
+    memory_mb: int | None = 16384
 
 
 def _fail(where: str, msg: str) -> ConfigError:
@@ -83,7 +94,7 @@ def parse_config(raw: Any, where: str = "config", path: Path | None = None) -> C
     if not isinstance(raw, dict):
         raise _fail(where, "expected a mapping at the top level")
     known = {"name", "results_dir", "cache_dir", "seeds", "protocol", "datasets", "tasks", "models", "submissions",
-             "threads"}
+             "threads", "executor", "timeout_s", "memory_mb"}
     unknown = sorted(set(raw) - known)
     if unknown:
         raise _fail(where, f"unknown keys {unknown}; known: {sorted(known)}")
@@ -104,30 +115,57 @@ def parse_config(raw: Any, where: str = "config", path: Path | None = None) -> C
         if not isinstance(spec, dict) or "adapter" not in spec:
             raise _fail(f"{where}: datasets.{name}", "needs an 'adapter' key (synthetic, movielens-100k, ...)")
     tasks = []
+    labels: set[str] = set()
     for i, t in enumerate(raw["tasks"]):
         if isinstance(t, str):
-            tasks.append(TaskEntry(t))
+            entry = TaskEntry(t)
         elif isinstance(t, dict) and "name" in t:
-            tasks.append(TaskEntry(t["name"], {k: v for k, v in t.items() if k != "name"}))
+            entry = TaskEntry(t["name"], {k: v for k, v in t.items() if k != "name"})
         else:
             raise _fail(f"{where}: tasks[{i}]", f"expected a task name or {{name: ..., ...}}, got {t!r}")
+        try:
+            task = make_task(entry.name, **entry.args)
+        except ValueError as e:
+            raise _fail(f"{where}: tasks[{i}]", str(e)) from None
+        labels.update((task.name, task.label))
+        tasks.append(entry)
     models = []
     for i, m in enumerate(raw["models"]):
         if isinstance(m, str):
             models.append(ModelEntry(m))
         elif isinstance(m, dict) and "key" in m:
-            extra = sorted(set(m) - {"key", "args", "tasks", "datasets"})
+            extra = sorted(set(m) - {"key", "args", "tasks", "datasets", "gpus"})
             if extra:
                 raise _fail(f"{where}: models[{i}]", f"unknown keys {extra}")
-            models.append(ModelEntry(m["key"], dict(m.get("args") or {}), m.get("tasks"), m.get("datasets")))
+            if not isinstance(m.get("args") or {}, dict):
+                raise _fail(f"{where}: models[{i}]", f"'args' must be a mapping, got {m['args']!r}")
+            for key in ("tasks", "datasets"):
+                if m.get(key) is not None and not (isinstance(m[key], list) and all(isinstance(x, str) for x in m[key])):
+                    raise _fail(f"{where}: models[{i}]", f"'{key}' must be a list of names, got {m[key]!r}")
+            gpus = m.get("gpus", 0)
+            if isinstance(gpus, bool) or not isinstance(gpus, (int, float)) or gpus < 0:
+                raise _fail(f"{where}: models[{i}]", f"'gpus' must be a non-negative number, got {gpus!r}")
+            models.append(ModelEntry(m["key"], dict(m.get("args") or {}), m.get("tasks"), m.get("datasets"), gpus))
         else:
             raise _fail(f"{where}: models[{i}]", f"expected a model key or {{key: ..., args: ...}}, got {m!r}")
         bad = [d for d in (models[-1].datasets or []) if d not in datasets]
         if bad:
             raise _fail(f"{where}: models[{i}]", f"names unknown datasets {bad}; defined: {sorted(datasets)}")
+        bad = [t for t in (models[-1].tasks or []) if t not in labels]
+        if bad:
+            raise _fail(f"{where}: models[{i}]", f"names tasks {bad} that the plan does not run; its tasks: {sorted(labels)}")
     threads = raw.get("threads")
     if threads is not None and (not isinstance(threads, int) or threads < 1):
         raise _fail(where, f"'threads' must be a positive integer, got {threads!r}")
+    executor = raw.get("executor", "inprocess")
+    if executor not in EXECUTORS:
+        raise _fail(where, f"'executor' must be one of {list(EXECUTORS)}, got {executor!r}")
+    limits = {}
+    for key, default in (("timeout_s", 3600), ("memory_mb", 16384)):
+        value = raw.get(key, default)
+        if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0):
+            raise _fail(where, f"'{key}' must be a positive number or null, got {value!r}")
+        limits[key] = value
     subs = raw.get("submissions")
     return Config(
         name=str(raw.get("name", path.stem if path else "config")),
@@ -141,4 +179,6 @@ def parse_config(raw: Any, where: str = "config", path: Path | None = None) -> C
         models=models,
         submissions=Path(subs).expanduser() if subs else None,
         threads=threads,
+        executor=executor,
+        **limits,
     )

@@ -1,47 +1,54 @@
-"""Expand a plan into runs, run each with a fresh model, time it, and write one result per run.
-A run that raises, answers in the wrong shape or with NaN becomes a failed result; the others go
-on. A run whose spec hash already has a complete (ok) result is skipped."""
+"""Expand a plan into runs, hand them to an executor, score what comes back, and write one result
+per run.
+
+The parent builds the task data, the requests (without targets) and the fit split; the model
+side (`benchmark.runner.worker`) answers them in this process, a subprocess or on Ray; the parent
+validates and scores the responses and writes the result with its per-example responses. A run
+that raises, answers in the wrong shape, with NaN, times out or crashes becomes a failed result;
+the others go on. A run whose result identity already has a complete result is skipped, and runs
+are claimed in the results folder so concurrent runners do each run once.
+"""
 
 from __future__ import annotations
 
-import gc
-import hashlib
 import inspect
-import random
 import sys
-import traceback
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 from tqdm.auto import tqdm
 
 import benchmark
-from benchmark.api import Model
-from benchmark.data import Dataset, load_dataset
-from benchmark.protocol import ProtocolSpec, TaskData, build_task_data, stable_hash
-from benchmark.registry import get_model, model_keys
-from benchmark.results import SCHEMA_VERSION, ResultError, read_result, write_result
+from benchmark.api import ModelMeta
+from benchmark.data import load_dataset
+from benchmark.protocol.taskdata import build_one
+from benchmark.registry import get_model
+from benchmark.results import SCHEMA_VERSION, ResultError, write_result
+from benchmark.results.store import ResultStore
 from benchmark.runner.config import Config
 from benchmark.runner.environment import environment, git_sha
-from benchmark.runner.timing import PeakMemory, latency_sample_indices, measure_latency, timed_call
-from benchmark.submissions import discover, load_submission
+from benchmark.runner.executors import make_executor
+from benchmark.runner.spec import ModelRef, PlannedRun, code_hash
+from benchmark.runner.timing import latency_sample_indices
+from benchmark.runner.worker import Job, JobOutput, WorkOrder, error_info
+from benchmark.submissions import Submission, discover, load_submission
 from tasks import Task, make_task
 
 
 @dataclass
 class ModelChoice:
-    key: str
-    cls: type[Model]
-    args: dict[str, Any]
-    source: str
+    ref: ModelRef
+    meta: ModelMeta
+    code: str
     tasks: list[str] | None = None
     datasets: list[str] | None = None
+    gpus: float = 0
 
     def wants(self, task: Task, dataset: str) -> bool:
-        if task.request_kind not in self.cls.meta.supports:
+        if task.request_kind not in self.meta.supports:
             return False
         if self.tasks is not None and task.label not in self.tasks and task.name not in self.tasks:
             return False
@@ -49,216 +56,113 @@ class ModelChoice:
 
 
 @dataclass
-class RunSpec:
-    model: ModelChoice
-    task: Task
-    dataset: str
-    seed: int
-    protocol: ProtocolSpec
-    task_data: TaskData | None = None
-    data_error: BaseException | None = None
-
-    @property
-    def args_hash(self) -> str:
-        return stable_hash(self.model.args)
-
-    @property
-    def run_id(self) -> str:
-        return f"{self.model.key}-{self.args_hash[:6]}__{self.task.label}__{self.dataset}__seed{self.seed}"
-
-    def spec(self) -> dict[str, Any]:
-        return {"model": self.model.key, "args": self.model.args, "source": self.model.source,
-                "code": code_hash(self.model.cls), "task": self.task.label, "task_version": self.task.version,
-                "task_data_hash": self.task_data.content_hash if self.task_data else None,
-                "dataset": self.dataset, "seed": self.seed, "protocol": self.protocol.to_dict(),
-                "harness": benchmark.__version__}
-
-    @property
-    def spec_hash(self) -> str:
-        return stable_hash(self.spec())
-
-    @property
-    def fit_key(self) -> str:
-        """Runs that differ only in the candidate mode share the fitted model: same model, same
-        task data (the fit split is the same), same seed. Only fine-tuned models are shared:
-        fitting is deterministic for a seed, so sharing changes nothing but the time, whereas a
-        zero-shot model's own random state would make results depend on the run order."""
-        spec = self.spec()
-        spec["task"] = self.task.name
-        return stable_hash(spec)
-
-
-@dataclass
-class Fitted:
-    key: str
-    model: Model
-    fit_s: float
-    run_id: str
-
-
-def code_hash(cls: type) -> str:
-    try:
-        return hashlib.sha256(Path(inspect.getsourcefile(cls)).read_bytes()).hexdigest()[:16]
-    except (TypeError, OSError):
-        return "unknown"
-
-
-@dataclass
 class PlanReport:
     written: list[Path] = field(default_factory=list)
     skipped: list[str] = field(default_factory=list)
+    busy: list[str] = field(default_factory=list)
     failed: list[str] = field(default_factory=list)
     invalid_submissions: dict[str, list[str]] = field(default_factory=dict)
 
+    @property
+    def ok(self) -> bool:
+        return not self.failed and not self.invalid_submissions
 
-def model_choices(config: Config, report: PlanReport, validate_submission=None) -> list[ModelChoice]:
+
+Validator = Callable[[Submission], tuple[ModelMeta | None, list[str]]]
+
+
+def model_choices(config: Config, report: PlanReport, validate_submission: Validator | None = None) -> list[ModelChoice]:
     choices = []
     for entry in config.models:
         cls = get_model(entry.key)
-        choices.append(ModelChoice(entry.key, cls, entry.args, "builtin", entry.tasks, entry.datasets))
+        ref = ModelRef(entry.key, entry.args)
+        choices.append(ModelChoice(ref, cls.meta, code_hash(ref, inspect.getsourcefile(cls)), entry.tasks,
+                                   entry.datasets, entry.gpus))
     if config.submissions is not None:
+        builtin = {c.ref.key for c in choices}
         for folder in discover(config.submissions):
-            sub = load_submission(folder, builtin_keys=model_keys())
-            problems = sub.problems or (validate_submission(sub) if validate_submission and sub.ok else [])
-            if problems:
-                report.invalid_submissions[str(folder)] = problems
+            sub = load_submission(folder, builtin_keys=sorted(builtin))
+            meta, problems = None, list(sub.problems)
+            if not problems and validate_submission is not None:
+                meta, problems = validate_submission(sub)
+            if problems or meta is None:
+                report.invalid_submissions[str(folder)] = problems or ["not validated"]
                 continue
-            choices.append(ModelChoice(sub.name, sub.model_cls, sub.args, sub.source))
-    keys = [c.key for c in choices]
-    dupes = sorted({k for k in keys if keys.count(k) > 1 and k})
-    return [c for c in choices if c.key not in dupes or c.source == "builtin"]
+            choices.append(ModelChoice(sub.ref, meta, code_hash(sub.ref, None)))
+    return choices
 
 
-def expand(config: Config, choices: list[ModelChoice]) -> list[RunSpec]:
-    tasks = [make_task(t.name, **t.args) for t in config.tasks]
-    runs = []
+def build_data(config: Config, choices: list[ModelChoice], tasks: list[Task]) -> dict[tuple[str, str], Any]:
+    """(dataset, task name) → TaskData, or the exception that stopped it. Each task is built on its
+    own, so one that cannot be built fails only its own runs."""
+    out: dict[tuple[str, str], Any] = {}
     for ds_name, ds_args in config.datasets.items():
-        wanted = [(c, t) for c in choices for t in tasks if c.wants(t, ds_name)]
-        if not wanted:
+        names = sorted({t.name for t in tasks if any(c.wants(t, ds_name) for c in choices)})
+        if not names:
             continue
-        task_data: dict[str, TaskData] = {}
-        data_error = None
         try:
             dataset = load_dataset(**{k: (str(Path(v).expanduser()) if k == "path" else v)
                                       for k, v in ds_args.items()}, name=ds_name)
-            task_data = build_task_data(dataset, config.protocol, tuple(sorted({t.name for _, t in wanted})),
-                                        cache_dir=config.cache_dir)
-        except Exception as e:  # recorded in every run on this dataset
-            data_error = e
+        except Exception as e:
             tqdm.write(f"dataset {ds_name!r} failed: {type(e).__name__}: {e}", file=sys.stderr)
+            out.update({(ds_name, n): e for n in names})
+            continue
+        for name in names:
+            try:
+                out[(ds_name, name)] = build_one(dataset, config.protocol, name, config.cache_dir)
+            except Exception as e:
+                tqdm.write(f"task {name!r} on dataset {ds_name!r} cannot be built: {type(e).__name__}: {e}",
+                           file=sys.stderr)
+                out[(ds_name, name)] = e
+    return out
+
+
+def expand(config: Config, choices: list[ModelChoice]) -> list[PlannedRun]:
+    tasks = [make_task(t.name, **t.args) for t in config.tasks]
+    data = build_data(config, choices, tasks)
+    runs = []
+    for ds_name in config.datasets:
         for seed in config.seeds:
-            for choice, task in wanted:
-                runs.append(RunSpec(choice, task, ds_name, seed, config.protocol,
-                                    task_data.get(task.name), data_error))
+            for choice in choices:
+                for task in tasks:
+                    if not choice.wants(task, ds_name):
+                        continue
+                    td = data[(ds_name, task.name)]
+                    failed = isinstance(td, BaseException)
+                    runs.append(PlannedRun(choice.ref, choice.meta, choice.code, task, ds_name, seed, config.protocol,
+                                           None if failed else td, td if failed else None))
     return runs
 
 
-def catalogue_for(model: Model, td: TaskData):
-    return td.catalogue if model.meta.paradigm == "oracle" else td.catalogue.without_generator()
+def catalogue_for(run: PlannedRun):
+    td = run.task_data
+    oracle = run.meta.paradigm == "oracle" and not run.ref.is_submission
+    return td.catalogue if oracle else td.catalogue.without_generator()
 
 
-def seed_everything(seed: int) -> None:
-    random.seed(seed)
-    np.random.seed(seed % 2**32)
-    torch = sys.modules.get("torch")
-    if torch is not None:
-        torch.manual_seed(seed)
-
-
-def _error(stage: str, exc: BaseException) -> dict[str, Any]:
-    return {"type": type(exc).__name__, "message": str(exc) or type(exc).__name__, "stage": stage,
-            "traceback": "".join(traceback.format_exception(type(exc), exc, exc.__traceback__, limit=-6))}
-
-
-def execute(run: RunSpec, reuse: Fitted | None = None) -> tuple[dict[str, Any], Fitted | None]:
-    """Run one spec with a fresh model object, or with the model fitted for a run that differs only
-    in candidate mode (`reuse`), and return its result dict and the fitted model."""
-    result = base_result(run)
-    model: Model | None = None
-    fitted: Fitted | None = None
-    stage = "data"
-    try:
-        if run.data_error is not None:
-            raise run.data_error
-        td = run.task_data
-        if reuse is not None and reuse.key == run.fit_key:
-            fitted, model = reuse, reuse.model
-            result["efficiency"]["fit_reused_from"] = reuse.run_id
-        else:
-            stage = "setup"
-            seed_everything(run.seed)
-            model = run.model.cls(**run.model.args)
-            model.setup(catalogue_for(model, td), run.seed)
-            fit_s = 0.0
-            if model.meta.scheme == "fine-tuned":
-                stage = "fit"
-                _, fit_s = timed_call(lambda: model.fit(run.task.fit_data(td)))
-                fitted = Fitted(run.fit_key, model, fit_s, run.run_id)
-        fit_s = fitted.fit_s if fitted else 0.0
-        stage = "predict"
-        seed_everything(run.seed)
-        requests = run.task.requests(td)
-        call = getattr(model, run.task.request_kind)
-        with PeakMemory() as mem:
-            responses, predict_s = timed_call(lambda: call(requests))
-        extra = _jsonable(model.extra_stats())  # before the latency sample adds to its counters
-        stage = "validate"
-        responses = run.task.check(responses, requests, td.n_items)
-        stage = "evaluate"
-        evaluation = run.task.evaluate(td, responses)
-        bad = sorted(k for k, v in evaluation.metrics.items() if not np.isfinite(v))
-        if bad:
-            raise ValueError(f"metrics {bad} are not finite")
-        stage = "latency"
-        warm, timed = latency_sample_indices(len(requests), run.protocol.latency_warmup,
-                                             run.protocol.latency_sample, run.protocol.data_seed)
-        latency = measure_latency(call, requests, warm, timed)
-        device = str(model.device)
-        env = environment(device)
-        result.update(
-            status="ok",
-            metrics=evaluation.metrics,
-            efficiency=result["efficiency"] | {"latency_ms": latency, "throughput_rps": len(requests) / max(predict_s, 1e-12),
-                        "batch_size": int(getattr(model, "batch_size", 0) or 0), "fit_s": fit_s,
-                        "predict_s": predict_s, "peak_memory_mb": mem.peak_mb, "memory_delta_mb": mem.delta_mb,
-                        "device": device, "threads": env.get("threads"),
-                        "extra": extra},
-            environment=env,
-        )
-        result["model"]["num_parameters"] = model.num_parameters()
-    except Exception as e:
-        result.update(status="failed", error=_error(stage, e), metrics={})
-        if stage in ("data", "setup", "fit"):
-            fitted = None
-    finally:
-        del model
-        gc.collect()
-    return result, fitted
-
-
-def _jsonable(d: dict[str, Any]) -> dict[str, Any]:
-    return {k: (v.item() if isinstance(v, np.generic) else v) for k, v in d.items()}
-
-
-def base_result(run: RunSpec) -> dict[str, Any]:
+def base_result(run: PlannedRun, executor: str) -> dict[str, Any]:
     td = run.task_data
     return {
         "schema_version": SCHEMA_VERSION,
+        "result_id": run.result_id,
+        "identity": run.identity(),
         "run_id": run.run_id,
-        "spec_hash": run.spec_hash,
         "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "harness": {"version": benchmark.__version__, "git_sha": git_sha()},
         "status": "failed",
         "error": None,
-        "model": {"key": run.model.key, "meta": run.model.cls.meta.to_dict(), "args": run.model.args,
-                  "args_hash": run.args_hash, "source": run.model.source, "num_parameters": None},
+        "executor": executor,
+        "outputs": None,
+        "model": {"key": run.ref.key, "meta": run.meta.to_dict(), "args": run.ref.args,
+                  "source": run.ref.source, "code": run.code, "num_parameters": None},
         "task": {"name": run.task.name, "version": run.task.version, "variant": run.task.variant,
+                 "template": None,
                  "protocol": run.protocol.data_fields(run.task.name) | {
                      "latency_sample": run.protocol.latency_sample, "latency_warmup": run.protocol.latency_warmup},
                  "dataset": {"name": run.dataset,
                              "fingerprint": td.dataset_fingerprint if td else "unavailable",
                              "source": td.dataset_source if td else {}},
-                 "task_data_hash": td.content_hash if td else None,
+                 "task_data_hash": run.task_data_hash,
                  "counts": td.counts() if td else {}},
         "seed": run.seed,
         "metrics": {},
@@ -268,39 +172,127 @@ def base_result(run: RunSpec) -> dict[str, Any]:
     }
 
 
-def already_done(run: RunSpec, results_dir: Path) -> bool:
-    path = results_dir / f"{run.run_id}.json"
-    if not path.exists():
-        return False
+@dataclass
+class Pending:
+    """A claimed group of runs that share one model object, with the order that answers them."""
+
+    runs: list[PlannedRun]
+    requests: dict[str, list]
+    order: WorkOrder | None = None
+    early: dict[str, dict[str, Any]] = field(default_factory=dict)  # run_id → error before the executor
+
+
+def make_pending(runs: list[PlannedRun], threads: int | None) -> Pending:
+    pending = Pending(runs, {})
+    first = runs[0]
+    if first.data_error is not None:
+        pending.early = {r.run_id: error_info("data", r.data_error) for r in runs}
+        return pending
+    td = first.task_data
+    jobs = []
+    for run in runs:
+        try:
+            requests = run.task.requests(td)
+        except Exception as e:
+            pending.early[run.run_id] = error_info("data", e)
+            continue
+        warm, timed = latency_sample_indices(len(requests), run.protocol.latency_warmup,
+                                             run.protocol.latency_sample, run.protocol.data_seed)
+        pending.requests[run.run_id] = requests
+        jobs.append(Job(run.run_id, run.task.request_kind, requests, warm, timed))
+    if not jobs:
+        return pending
     try:
-        old = read_result(path)
-    except ResultError:
-        return False
-    return old["status"] == "ok" and old["spec_hash"] == run.spec_hash
+        fit_data = first.task.fit_data(td) if first.meta.scheme == "fine-tuned" else None
+    except Exception as e:
+        pending.early.update({j.run_id: error_info("data", e) for j in jobs})
+        return pending
+    expected = first.meta.to_dict() if first.ref.is_submission else None
+    pending.order = WorkOrder(first.ref, catalogue_for(first), first.seed, jobs, fit_data, threads, expected)
+    return pending
 
 
-def run_plan(config: Config, validate_submission=None) -> PlanReport:
+def finish(run: PlannedRun, output: JobOutput, requests: list | None, executor: str) -> tuple[dict[str, Any], dict | None]:
+    """Validate and score one job's output in the parent; the result and its per-example columns."""
+    result = base_result(run, executor)
+    if not output.ok:
+        result.update(error=output.error)
+        return result, None
+    stage = "validate"
+    try:
+        td = run.task_data
+        responses = run.task.check(output.responses, requests, td.n_items)
+        stage = "evaluate"
+        evaluation = run.task.evaluate(td, responses)
+        bad = sorted(k for k, v in evaluation.metrics.items() if not np.isfinite(v))
+        if bad:
+            raise ValueError(f"metrics {bad} are not finite")
+        if output.error is not None:  # the responses were fine, a later stage (latency) was not
+            result.update(error=output.error)
+            return result, None
+        env = output.environment or environment("cpu")
+        result.update(status="ok", metrics=evaluation.metrics, efficiency=output.efficiency, environment=env)
+        result["model"]["num_parameters"] = output.num_parameters
+        return result, evaluation.per_example
+    except Exception as e:
+        result.update(error=error_info(stage, e))
+        return result, None
+
+
+def group_runs(runs: list[PlannedRun]) -> list[list[PlannedRun]]:
+    groups: dict[Any, list[PlannedRun]] = {}
+    for n, run in enumerate(runs):
+        key = run.fit_key or n
+        groups.setdefault(key, []).append(run)
+    return list(groups.values())
+
+
+def run_plan(config: Config, validate_submission: Validator | None = None) -> PlanReport:
     report = PlanReport()
     choices = model_choices(config, report, validate_submission)
     for folder, problems in report.invalid_submissions.items():
         tqdm.write(f"submission {folder} is invalid and skipped:\n  - " + "\n  - ".join(problems), file=sys.stderr)
     runs = expand(config, choices)
-    if config.threads:
-        import torch
+    store = ResultStore(config.results_dir)
+    store.sweep()
+    gpus = {id(c.ref): c.gpus for c in choices}
+    bar = tqdm(total=len(runs), desc=config.name, unit="run", file=sys.stderr)
 
-        torch.set_num_threads(config.threads)
-    bar = tqdm(runs, desc=f"{config.name}", unit="run", file=sys.stderr)
-    fitted: Fitted | None = None
-    for run in bar:
-        bar.set_postfix_str(run.run_id[:60])
-        if already_done(run, config.results_dir):
-            report.skipped.append(run.run_id)
-            continue
-        if fitted is not None and fitted.key != run.fit_key:
-            fitted = None
-            gc.collect()
-        result, fitted = execute(run, fitted)
-        report.written.append(write_result(result, config.results_dir))
+    def claimed_orders(submissions: bool):
+        for group in group_runs(runs):
+            if group[0].ref.is_submission != submissions:
+                continue
+            mine = []
+            for run in group:
+                state = store.claim(run.run_id)
+                if state == "claimed":
+                    mine.append(run)
+                else:
+                    (report.skipped if state == "done" else report.busy).append(run.run_id)
+                    bar.update(1)
+            if not mine:
+                continue
+            pending = make_pending(mine, config.threads)
+            for run in mine:
+                if run.run_id in pending.early:
+                    record(run, JobOutput(run.run_id, False, error=pending.early[run.run_id]), pending, "none")
+            if pending.order is not None:
+                by_id[id(pending.order)] = pending
+                limits = {"timeout_s": config.timeout_s, "memory_mb": config.memory_mb, "gpus": gpus[id(group[0].ref)]}
+                bar.set_postfix_str(mine[0].run_id[:60])
+                yield pending.order, limits
+
+    def record(run: PlannedRun, output: JobOutput, pending: Pending, executor: str) -> None:
+        try:
+            result, columns = finish(run, output, pending.requests.get(run.run_id), executor)
+            try:
+                report.written.append(write_result(result, config.results_dir, columns))
+            except ResultError as e:  # what came back does not make a valid result: record why
+                result = base_result(run, executor) | {"error": error_info("record", e)}
+                report.written.append(write_result(result, config.results_dir))
+        finally:
+            store.release(run.run_id)
+            bar.update(1)
         if result["status"] == "ok":
             m = result["main_metric"]
             tqdm.write(f"{run.run_id}: {m}={result['metrics'][m]:.4f} "
@@ -309,4 +301,18 @@ def run_plan(config: Config, validate_submission=None) -> PlanReport:
             report.failed.append(run.run_id)
             err = result["error"]
             tqdm.write(f"{run.run_id}: FAILED at {err['stage']}: {err['type']}: {err['message'][:300]}", file=sys.stderr)
+
+    by_id: dict[int, Pending] = {}
+    try:
+        for submissions, executor in ((False, make_executor(config.executor)), (True, make_executor("subprocess"))):
+            for order, outputs in executor.map(claimed_orders(submissions)):
+                pending = by_id.pop(id(order))
+                runs_by_id = {r.run_id: r for r in pending.runs}
+                for output in outputs:
+                    record(runs_by_id[output.run_id], output, pending, executor.name)
+    finally:
+        for pending in by_id.values():  # interrupted: give the claims back
+            for run in pending.runs:
+                store.release(run.run_id)
+        bar.close()
     return report

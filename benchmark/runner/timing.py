@@ -82,12 +82,19 @@ def latency_sample_indices(n: int, warmup: int, sample: int, seed: int) -> tuple
     return warm, timed
 
 
-def measure_latency(call: Callable[[list], Any], requests: Sequence, warm: np.ndarray, timed: np.ndarray) -> dict[str, float]:
+def measure_latency(call: Callable[[list], Any], requests: Sequence, warm: np.ndarray, timed: np.ndarray,
+                    reset: Callable[[], None] | None = None) -> dict[str, Any]:
+    """Batch-1 latency over `timed` after warming up on `warm`. `reset` (the model's
+    reset_caches) runs, untimed, before every timed request, so a backend with a prefix cache
+    answers cold prompts exactly like one without."""
     for i in warm:
         call([requests[i]])
     times = np.empty(len(timed))
     for k, i in enumerate(timed):
+        if reset is not None:
+            reset()
         _, times[k] = timed_call(lambda: call([requests[i]]))
     ms = times * 1000
     return {"mean": float(ms.mean()), "p50": float(np.percentile(ms, 50)), "p95": float(np.percentile(ms, 95)),
-            "n": int(len(ms)), "warmup": int(len(warm))}
+            "n": int(len(ms)), "warmup": int(len(warm)),
+            "caches": "reset before each timed request" if reset is not None else "not reset"}

@@ -126,6 +126,10 @@ class LLMZeroShotText(Model):
         logprobs = self.backend.choice_logprobs([self.prompt(r) for r in requests], list(self.answers))
         return np.exp(logprobs[:, 0]).astype(np.float64)
 
+    def reset_caches(self) -> None:
+        if self.backend is not None:
+            self.backend.reset_caches()
+
     def num_parameters(self) -> int | None:
         return None if self.backend is None else int(self.backend.num_parameters())
 

@@ -1,0 +1,110 @@
+"""What a run is, as data: the model reference, the task, the dataset, the seed, and the identity
+that names its result.
+
+A result's identity is everything that can change its numbers: the model key, its arguments and
+its code; the task's name, variant and version; the task data's content hash (which covers the
+task's protocol fields, the dataset's fingerprint with its item text, and the builder version);
+the latency-sampling fields; the seed; and the harness version. `result_id` hashes it, and the
+file name carries it, so two different runs never share a file and an identical run is skipped.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+import benchmark
+from benchmark.api import ModelMeta
+from benchmark.protocol import ProtocolSpec, stable_hash
+
+_SAFE = re.compile(r"[^A-Za-z0-9._-]+")
+
+
+@dataclass(frozen=True)
+class ModelRef:
+    """How a worker finds a model class: a registry key (builtin) or a submission's folder and
+    entry (`model.py:ClassName`)."""
+
+    key: str
+    args: dict[str, Any] = field(default_factory=dict)
+    folder: str | None = None
+    entry: str | None = None
+
+    @property
+    def source(self) -> str:
+        return "builtin" if self.folder is None else f"submission:{Path(self.folder).name}"
+
+    @property
+    def is_submission(self) -> bool:
+        return self.folder is not None
+
+
+@lru_cache(maxsize=None)
+def _files_hash(paths: tuple[str, ...]) -> str:
+    h = hashlib.sha256()
+    for p in paths:
+        h.update(p.encode())
+        h.update(Path(p).read_bytes())
+    return h.hexdigest()[:16]
+
+
+def code_hash(ref: ModelRef, module_file: str | None) -> str:
+    """A submission's whole folder; a built-in model's own file plus the shared layers it builds on."""
+    if ref.folder is not None:
+        files = [p for p in sorted(Path(ref.folder).rglob("*")) if p.is_file() and "__pycache__" not in p.parts]
+    else:
+        if module_file is None:
+            return "unknown"
+        layers = Path(benchmark.__file__).resolve().parent.parent / "models" / "layers"
+        files = [Path(module_file)] + sorted(layers.glob("*.py"))
+    return _files_hash(tuple(str(p) for p in files))
+
+
+@dataclass
+class PlannedRun:
+    """One cell of the plan: a model on one task variant of one dataset with one seed."""
+
+    ref: ModelRef
+    meta: ModelMeta
+    code: str
+    task: Any  # tasks.Task
+    dataset: str
+    seed: int
+    protocol: ProtocolSpec
+    task_data: Any = None  # TaskData, or None when it could not be built
+    data_error: BaseException | None = None
+
+    @property
+    def task_data_hash(self) -> str | None:
+        return self.task_data.content_hash if self.task_data is not None else None
+
+    def identity(self) -> dict[str, Any]:
+        return {"model": self.ref.key, "args": self.ref.args, "code": self.code, "source": self.ref.source,
+                "task": self.task.name, "task_version": self.task.version, "variant": self.task.variant,
+                "task_data_hash": self.task_data_hash, "dataset": self.dataset,
+                "latency": {"sample": self.protocol.latency_sample, "warmup": self.protocol.latency_warmup},
+                "seed": self.seed, "harness": benchmark.__version__}
+
+    @property
+    def result_id(self) -> str:
+        return stable_hash(self.identity())
+
+    @property
+    def run_id(self) -> str:
+        parts = (self.ref.key, self.task.label, self.dataset)
+        return "__".join(_SAFE.sub("-", p) for p in parts) + f"__seed{self.seed}__{self.result_id}"
+
+    @property
+    def fit_key(self) -> str | None:
+        """Runs that differ only in the candidate mode share one fitted model: same model, task
+        data and seed. Only fine-tuned models share: fitting is seeded, so sharing changes only
+        the time, whereas a zero-shot model's own random state would make results depend on order."""
+        if self.meta.scheme != "fine-tuned" or self.task_data is None:
+            return None
+        identity = self.identity()
+        identity["variant"] = None
+        return stable_hash(identity)
