@@ -33,6 +33,13 @@ def cmd_leaderboard(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_compare(args: argparse.Namespace) -> int:
+    from benchmark.compare import compare_runs, format_comparison
+
+    print(format_comparison(compare_runs(args.result_a, args.result_b, args.metric, args.n_boot, args.seed)))
+    return 0
+
+
 def cmd_requests(args: argparse.Namespace) -> int:
     from benchmark.exchange import write_requests
     from benchmark.runner.config import load_config
@@ -91,6 +98,13 @@ def parser() -> argparse.ArgumentParser:
     lb.add_argument("--results", default="results")
     lb.add_argument("--out", default="leaderboard/site")
     lb.set_defaults(fn=cmd_leaderboard)
+    cp = sub.add_parser("compare", help="paired bootstrap test of two results on the same task data")
+    cp.add_argument("result_a", help="result JSON of model A (its responses Parquet beside it)")
+    cp.add_argument("result_b", help="result JSON of model B, on the same task data")
+    cp.add_argument("--metric", help="metric to compare (default: the result's main metric)")
+    cp.add_argument("--n-boot", type=int, default=1000, help="bootstrap resamples of the test users")
+    cp.add_argument("--seed", type=int, default=0, help="seed of the resampling")
+    cp.set_defaults(fn=cmd_compare)
     rq = sub.add_parser("requests", help="write a task's test requests as JSONL")
     rq.add_argument("config")
     rq.add_argument("--dataset", required=True)
@@ -113,6 +127,7 @@ def parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
+    from benchmark.compare import CompareError
     from benchmark.data import DataError
     from benchmark.exchange import ExchangeError
     from benchmark.protocol import ProtocolError
@@ -122,7 +137,7 @@ def main(argv: list[str] | None = None) -> int:
 
     try:
         return args.fn(args)
-    except (ConfigError, DataError, ProtocolError, RegistryError, ExchangeError, ResponseError) as e:
+    except (ConfigError, DataError, ProtocolError, RegistryError, ExchangeError, ResponseError, CompareError) as e:
         print(f"recboard {args.command}: error: {e}", file=sys.stderr)
         return 2
 
