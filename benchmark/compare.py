@@ -21,20 +21,25 @@ REQUIRED_COLUMNS = {"ctr": ("user", "label", "score"), "seqrec": ("user", "great
 
 
 class CompareError(ValueError):
-    """Results or responses that cannot be compared, with why."""
+    """Results or responses that cannot be compared, with why. ``kind`` names the cause for
+    callers that summarise it: "no-responses", "missing", "sha256", "unreadable", "task", "requests"."""
+
+    def __init__(self, message: str, kind: str = "invalid") -> None:
+        super().__init__(message)
+        self.kind = kind
 
 
 def responses_path(result: dict[str, Any], folder: str | Path) -> Path:
     """Where a result's responses file lies (raises CompareError if it names none)."""
     if result.get("status") != "ok":
-        raise CompareError(f"{result.get('run_id')}: a {result.get('status')} run has no responses")
+        raise CompareError(f"{result.get('run_id')}: a {result.get('status')} run has no responses", "no-responses")
     responses = (result.get("outputs") or {}).get("responses")
     if not isinstance(responses, dict) or not isinstance(responses.get("file"), str):
         raise CompareError(f"{result.get('run_id')}: the result names no per-example responses file "
-                           f"(outputs.responses; result schema version {result.get('schema_version')})")
+                           f"(outputs.responses; result schema version {result.get('schema_version')})", "no-responses")
     name = responses["file"]
     if not name or Path(name).name != name or name in (".", ".."):
-        raise CompareError(f"{result.get('run_id')}: responses file {name!r} is not a plain file name")
+        raise CompareError(f"{result.get('run_id')}: responses file {name!r} is not a plain file name", "unreadable")
     return Path(folder) / name
 
 
@@ -49,24 +54,24 @@ def load_responses(result: dict[str, Any], folder: str | Path) -> dict[str, np.n
     try:
         data = path.read_bytes()
     except FileNotFoundError:
-        raise CompareError(f"{result['run_id']}: responses file {path.name} is missing") from None
+        raise CompareError(f"{result['run_id']}: responses file {path.name} is missing", "missing") from None
     except OSError as e:
-        raise CompareError(f"{result['run_id']}: responses file {path.name} is unreadable: {e}") from None
+        raise CompareError(f"{result['run_id']}: responses file {path.name} is unreadable: {e}", "unreadable") from None
     digest = hashlib.sha256(data).hexdigest()
     if digest != expected.get("sha256"):
         raise CompareError(f"{result['run_id']}: responses file {path.name} has sha256 {digest[:12]}…, "
-                           f"the result records {str(expected.get('sha256'))[:12]}…: not the file it was scored on")
+                           f"the result records {str(expected.get('sha256'))[:12]}…: not the file it was scored on", "sha256")
     try:
         table = pq.read_table(pa.BufferReader(data))
     except (pa.ArrowException, OSError) as e:
-        raise CompareError(f"{result['run_id']}: responses file {path.name} is not readable Parquet: {e}") from None
+        raise CompareError(f"{result['run_id']}: responses file {path.name} is not readable Parquet: {e}", "unreadable") from None
     if table.num_rows != expected.get("rows"):
         raise CompareError(f"{result['run_id']}: responses file {path.name} has {table.num_rows} rows, "
-                           f"the result records {expected.get('rows')}")
+                           f"the result records {expected.get('rows')}", "unreadable")
     task = result["task"]["name"]
     missing = [c for c in REQUIRED_COLUMNS.get(task, ("user",)) if c not in table.column_names]
     if missing:
-        raise CompareError(f"{result['run_id']}: responses file {path.name} lacks column(s) {missing}")
+        raise CompareError(f"{result['run_id']}: responses file {path.name} lacks column(s) {missing}", "unreadable")
     return {name: table.column(name).to_numpy() for name in table.column_names}
 
 
@@ -89,11 +94,11 @@ def check_same_task_data(a: dict[str, Any], b: dict[str, Any]) -> None:
     """Raise CompareError unless both results answer the same task on the same task data."""
     (task_a, var_a, hash_a, ds_a), (task_b, var_b, hash_b, ds_b) = task_data(a), task_data(b)
     if (task_a, var_a) != (task_b, var_b):
-        raise CompareError(f"not the same task: {task_a} ({var_a}) vs {task_b} ({var_b})")
+        raise CompareError(f"not the same task: {task_a} ({var_a}) vs {task_b} ({var_b})", "task")
     if hash_a is None or hash_b is None:
-        raise CompareError("a result records no task-data hash, so its task data cannot be matched")
+        raise CompareError("a result records no task-data hash, so its task data cannot be matched", "task")
     if hash_a != hash_b:
-        raise CompareError(f"not the same task data: {ds_a} #{hash_a} vs {ds_b} #{hash_b}")
+        raise CompareError(f"not the same task data: {ds_a} #{hash_a} vs {ds_b} #{hash_b}", "task")
 
 
 @dataclass(frozen=True)

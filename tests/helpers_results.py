@@ -11,6 +11,8 @@ from __future__ import annotations
 import copy
 import hashlib
 import json
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -54,9 +56,12 @@ def v2_schema() -> dict[str, Any]:
     return s
 
 
-@pytest.fixture
-def tolerate_v2(monkeypatch: pytest.MonkeyPatch) -> None:
+@contextmanager
+def v2_validation() -> Iterator[None]:
+    """Within the block, results are validated against `v2_schema()` (a no-op once the real
+    schema is version 2)."""
     if results_module.schema()["properties"]["schema_version"] == {"const": 2}:
+        yield
         return
     validator = jsonschema.Draft202012Validator(v2_schema())
 
@@ -66,7 +71,15 @@ def tolerate_v2(monkeypatch: pytest.MonkeyPatch) -> None:
             path = "/".join(str(p) for p in error.absolute_path) or "(top level)"
             raise ResultError(f"{where}: invalid at {path}: {error.message}")
 
-    monkeypatch.setattr(results_module, "validate_result", validate_result)
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(results_module, "validate_result", validate_result)
+        yield
+
+
+@pytest.fixture
+def tolerate_v2() -> Iterator[None]:
+    with v2_validation():
+        yield
 
 
 def ctr_responses(auc: float, n_users: int = 20, per_user: int = 5, seed: int = 0) -> dict[str, np.ndarray]:
