@@ -26,10 +26,14 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def cmd_leaderboard(args: argparse.Namespace) -> int:
-    from leaderboard.build import build_site
+    from leaderboard.build import build
 
-    index = build_site(args.results, args.out)
-    print(f"leaderboard written to {index}")
+    built = build(args.results, args.out)
+    for s in built.skipped:
+        print(f"recboard leaderboard: skipped {s.path}: {s.reason}", file=sys.stderr)
+    for n in built.notices:
+        print(f"recboard leaderboard: warning: {n.path}: {n.reason}", file=sys.stderr)
+    print(f"leaderboard written to {built.index}")
     return 0
 
 
@@ -133,11 +137,13 @@ def main(argv: list[str] | None = None) -> int:
     from benchmark.protocol import ProtocolError
     from benchmark.registry import RegistryError
     from benchmark.runner.config import ConfigError
+    from leaderboard.build import LeaderboardError
     from tasks import ResponseError
 
     try:
         return args.fn(args)
-    except (ConfigError, DataError, ProtocolError, RegistryError, ExchangeError, ResponseError, CompareError) as e:
+    except (ConfigError, DataError, ProtocolError, RegistryError, ExchangeError, ResponseError, CompareError,
+            LeaderboardError) as e:
         print(f"recboard {args.command}: error: {e}", file=sys.stderr)
         return 2
 

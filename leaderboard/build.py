@@ -93,6 +93,10 @@ def mean_std(values: list[float]) -> tuple[float | None, float | None]:
 
 
 
+class LeaderboardError(ValueError):
+    """The leaderboard cannot be built (nothing is written)."""
+
+
 @dataclass
 class Skipped:
     path: str
@@ -509,8 +513,13 @@ class Built:
 
 
 def build(results_dir: str | Path, out_dir: str | Path) -> Built:
-    """Build out_dir/index.html from every result file in results_dir."""
+    """Build out_dir/index.html from every result file in results_dir. Raises LeaderboardError,
+    writing nothing, when results_dir is not an existing folder (an empty folder gives an empty
+    page)."""
     results = Path(results_dir)
+    if not results.is_dir():
+        what = "is not a folder" if results.exists() else "does not exist"
+        raise LeaderboardError(f"results folder {results} {what}; the existing site was left untouched")
     runs, skipped, n_files = load(results)
     tables = build_tables(runs)
     settings = statistics_settings()

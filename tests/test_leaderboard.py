@@ -12,8 +12,9 @@ import numpy as np
 import pytest
 from helpers_results import ctr_responses, make_result, seq_responses, tolerate_v2, v2_validation, write_run  # noqa: F401
 
+from benchmark.cli import main
 from benchmark.stats import bootstrap, compare_replicates, percentile_interval
-from leaderboard.build import build, build_site, format_number, metric_info
+from leaderboard.build import LeaderboardError, build, build_site, format_number, metric_info
 
 pytestmark = pytest.mark.usefixtures("tolerate_v2")
 SEQ_USERS = 200
@@ -385,7 +386,7 @@ def test_several_seeds_resample_the_same_users_for_their_mean(tmp_path: Path) ->
     assert cells["alpha"]["text"].startswith("0.8000 ± 0.0000 best")
 
 
-def test_missing_or_altered_responses_show_no_interval_and_a_warning(tmp_path: Path) -> None:
+def test_missing_or_altered_responses_show_no_interval_and_a_warning(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     results = tmp_path / "results"
     write_all(results, [make_result("best", value=0.9), make_result("kept", value=0.8)])
     gone, altered = write_all(results, [make_result("gone", value=0.7), make_result("altered", value=0.6)])
@@ -397,7 +398,9 @@ def test_missing_or_altered_responses_show_no_interval_and_a_warning(tmp_path: P
     (results / "broken.json").write_text("{")
     (tmp_path / "site").mkdir()
 
-    html = build_site(results, tmp_path / "site").read_text()
+    assert main(["leaderboard", "--results", str(results), "--out", str(tmp_path / "site")]) == 0
+    err = capsys.readouterr().err.splitlines()
+    html = (tmp_path / "site" / "index.html").read_text()
     cells = metric_cells(Page(html))
     assert re.fullmatch(r"0\.7000 no CI: responses file missing n=1", cells["gone"]["text"])
     assert re.fullmatch(r"0\.6000 no CI: responses file altered n=1", cells["altered"]["text"])
@@ -408,6 +411,11 @@ def test_missing_or_altered_responses_show_no_interval_and_a_warning(tmp_path: P
     for name in (gone.name, altered.name, f"{legacy['run_id']}.json"):
         assert name in warnings
     assert "is missing" in warnings and "sha256" in warnings and "3 warnings" in html
+    assert [line for line in err if "skipped" in line] == [
+        "recboard leaderboard: skipped broken.json: line 1: not valid JSON: Expecting property name enclosed in double quotes"
+    ]
+    assert sum(f"recboard leaderboard: warning: {name}: shown without a confidence interval" in line
+               for line in err for name in (gone.name, altered.name)) == 2
 
 
 def test_without_the_best_responses_nothing_is_marked_as_indistinguishable(tmp_path: Path) -> None:
@@ -433,3 +441,18 @@ def test_legend_explains_the_interval_and_the_marks(board: tuple[str, Page]) -> 
     for expected in ("95% CI", "resampled with replacement 1,000 times (fixed seed 0", "≈ best",
                      "p ≥ 0.05", "recboard compare", "no CI"):
         assert expected in legend, expected
+
+
+def test_a_missing_results_folder_leaves_the_site_untouched(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    site = tmp_path / "site"
+    site.mkdir()
+    (site / "index.html").write_text("the old page")
+    with pytest.raises(LeaderboardError, match="does not exist"):
+        build_site(tmp_path / "no-such-folder", site)
+    (tmp_path / "a-file").write_text("")
+    with pytest.raises(LeaderboardError, match="is not a folder"):
+        build_site(tmp_path / "a-file", site)
+    assert main(["leaderboard", "--results", str(tmp_path / "typo"), "--out", str(site)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("recboard leaderboard: error: results folder ") and "typo does not exist" in err
+    assert (site / "index.html").read_text() == "the old page"
