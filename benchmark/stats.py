@@ -106,10 +106,9 @@ class _AUC:
     positive wins the weight of the negatives strictly below it and half of those tied with it."""
 
     def __init__(self, y: np.ndarray, s: np.ndarray, uidx: np.ndarray | None) -> None:
-        neg_scores = np.sort(s[~y], kind="stable")
-        self.pos_rows, self.neg_rows = np.flatnonzero(y), np.flatnonzero(~y)
-        self.neg_rows = self.neg_rows[np.argsort(s[~y], kind="stable")]
-        pos_scores = s[self.pos_rows]
+        self.pos_rows, neg_rows = np.flatnonzero(y), np.flatnonzero(~y)
+        self.neg_rows = neg_rows[np.argsort(s[neg_rows], kind="stable")]
+        neg_scores, pos_scores = s[self.neg_rows], s[self.pos_rows]
         self.below = np.searchsorted(neg_scores, pos_scores, side="left")
         self.upto = np.searchsorted(neg_scores, pos_scores, side="right")
         self.ties = bool(np.any(self.upto > self.below))
