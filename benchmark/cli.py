@@ -62,10 +62,21 @@ def cmd_results_ls(args: argparse.Namespace) -> int:
 
 
 def cmd_leaderboard(args: argparse.Namespace) -> int:
-    from leaderboard.build import build_site
+    from leaderboard.build import build
 
-    index = build_site(args.results, args.out)
-    print(f"leaderboard written to {index}")
+    built = build(args.results, args.out)
+    for s in built.skipped:
+        print(f"recboard leaderboard: skipped {s.path}: {s.reason}", file=sys.stderr)
+    for n in built.notices:
+        print(f"recboard leaderboard: warning: {n.path}: {n.reason}", file=sys.stderr)
+    print(f"leaderboard written to {built.index}")
+    return 0
+
+
+def cmd_compare(args: argparse.Namespace) -> int:
+    from benchmark.compare import compare_runs, format_comparison
+
+    print(format_comparison(compare_runs(args.result_a, args.result_b, args.metric, args.n_boot, args.seed)))
     return 0
 
 
@@ -127,6 +138,13 @@ def parser() -> argparse.ArgumentParser:
     lb.add_argument("--results", default="results")
     lb.add_argument("--out", default="leaderboard/site")
     lb.set_defaults(fn=cmd_leaderboard)
+    cp = sub.add_parser("compare", help="paired bootstrap test of two results on the same task data")
+    cp.add_argument("result_a", help="result JSON of model A (its responses Parquet beside it)")
+    cp.add_argument("result_b", help="result JSON of model B, on the same task data")
+    cp.add_argument("--metric", help="metric to compare (default: the result's main metric)")
+    cp.add_argument("--n-boot", type=int, default=1000, help="bootstrap resamples of the test users")
+    cp.add_argument("--seed", type=int, default=0, help="seed of the resampling")
+    cp.set_defaults(fn=cmd_compare)
     rq = sub.add_parser("requests", help="write a task's test requests as JSONL")
     rq.add_argument("config")
     rq.add_argument("--dataset", required=True)
@@ -155,17 +173,19 @@ def parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
+    from benchmark.compare import CompareError
     from benchmark.data import DataError
     from benchmark.exchange import ExchangeError
     from benchmark.protocol import ProtocolError
     from benchmark.registry import RegistryError
     from benchmark.runner.config import ConfigError
+    from leaderboard.build import LeaderboardError
     from tasks import ResponseError
 
     try:
         return args.fn(args)
-    except (ConfigError, DataError, ProtocolError, RegistryError, ExchangeError, ResponseError,
-            ResultsFolderError) as e:
+    except (ConfigError, DataError, ProtocolError, RegistryError, ExchangeError, ResponseError, CompareError,
+            LeaderboardError, ResultsFolderError) as e:
         print(f"recboard {args.command}: error: {e}", file=sys.stderr)
         return 2
 

@@ -1,7 +1,8 @@
 """Result files → one static, self-contained index.html.
 
-The page is a pure function of the result files: nothing about the build (time, paths outside the
-results folder) reaches it, and everything is sorted, so the same files give the same bytes.
+The page is a pure function of the result files and their per-example responses: nothing about
+the build (time, paths outside the results folder) reaches it, everything is sorted, and the
+bootstrap behind the confidence intervals uses a fixed seed, so the same files give the same bytes.
 """
 
 from __future__ import annotations
@@ -22,7 +23,9 @@ import jinja2
 import yaml
 from markupsafe import Markup
 
+from benchmark.protocol.spec import stable_hash
 from benchmark.results import read_result
+from leaderboard.significance import Notice, Settings, annotate
 
 NO_HASH = "no-hash"
 
@@ -91,6 +94,10 @@ def mean_std(values: list[float]) -> tuple[float | None, float | None]:
 
 
 
+class LeaderboardError(ValueError):
+    """The leaderboard cannot be built (nothing is written)."""
+
+
 @dataclass
 class Skipped:
     path: str
@@ -99,14 +106,15 @@ class Skipped:
 
 def load(results_dir: Path) -> tuple[list[dict[str, Any]], list[Skipped], int]:
     """Valid results, and the files that could not be used with why. Paths are shown relative to
-    the results folder so the page does not depend on where that folder lives."""
+    the results folder so the page does not depend on where that folder lives. Each result keeps
+    its file name under the private key "_file" (its responses lie beside it)."""
     runs, skipped, n_files = [], [], 0
     for path in sorted(results_dir.glob("*.json")):
         if path.name.startswith(".tmp-"):
             continue
         n_files += 1
         try:
-            runs.append(read_result(path))
+            runs.append({**read_result(path), "_file": path.name})
         except (ValueError, OSError, RecursionError) as e:
             reason = str(e).replace(str(path), path.name) or type(e).__name__
             reason = re.sub(rf"^{re.escape(path.name)}:(?:(\d+):)? ", lambda m: f"line {m[1]}: " if m[1] else "", reason)
@@ -139,6 +147,11 @@ class Cell:
     std_text: str = field(init=False)
     n: int = field(init=False)
     best: bool = False
+    ci: tuple[float, float] | None = None  # bootstrap interval of the mean over seeds (users resampled)
+    note: str | None = None  # why there is no interval, shown in the cell
+    note_title: str = ""
+    sig: str | None = None  # "best", "tie" (not distinguishable from the best) or "worse"
+    p: float | None = None  # paired bootstrap p-value against the column's best
 
     def __post_init__(self) -> None:
         values = [v for r in self.ok for v in [finite(r["metrics"].get(self.metric["name"]))] if v is not None]
@@ -150,6 +163,17 @@ class Cell:
     @property
     def ok(self) -> list[dict[str, Any]]:
         return [r for r in self.runs if r["status"] == "ok"]
+
+    @property
+    def contributing(self) -> list[dict[str, Any]]:
+        """The runs whose main metric makes up the mean."""
+        return [r for r in self.ok if finite(r["metrics"].get(self.metric["name"])) is not None]
+
+    @property
+    def ci_text(self) -> str:
+        if self.ci is None:
+            return ""
+        return f"[{format_number(self.ci[0], self.metric['format'])}, {format_number(self.ci[1], self.metric['format'])}]"
 
     @property
     def failed(self) -> list[dict[str, Any]]:
@@ -287,7 +311,7 @@ def build_table(task: str, variant: str | None, runs: list[dict[str, Any]]) -> T
     order, spec = table_spec(task, variant)
 
     def row_key(r: dict[str, Any]) -> tuple[str, str, str]:
-        return (r["model"]["key"], r["model"]["source"], r["model"]["args_hash"])
+        return (r["model"]["key"], r["model"]["source"], stable_hash(r["model"]["args"]))
 
     by_column: dict[tuple[str, str | None], list[dict[str, Any]]] = {}
     for r in runs:
@@ -447,7 +471,7 @@ def _environment() -> jinja2.Environment:
         lstrip_blocks=True,
         keep_trailing_newline=True,
     )
-    env.filters.update(json=to_json, plain=plain, omit=omit, env=environment_text, harness=harness_text)
+    env.filters.update(json=to_json, plain=plain, omit=omit, env=environment_text, harness=harness_text, repr=repr)
     env.globals.update(
         metric_text=metric_text,
         metric_info=metric_info,
@@ -458,7 +482,8 @@ def _environment() -> jinja2.Environment:
     return env
 
 
-def render(tables: list[Table], skipped: list[Skipped], n_files: int, n_runs: int) -> str:
+def render(tables: list[Table], skipped: list[Skipped], n_files: int, n_runs: int,
+           notices: list[Notice] | None = None, settings: Settings | None = None) -> str:
     css, js = _resource("static", "style.css"), _resource("static", "sort.js")
     if "</script" in js.lower() or "</style" in css.lower():
         raise ValueError("inlined assets must not close their own element")
@@ -467,6 +492,8 @@ def render(tables: list[Table], skipped: list[Skipped], n_files: int, n_runs: in
         site=display()["site"],
         tables=tables,
         skipped=skipped,
+        notices=notices or [],
+        stats=settings or statistics_settings(),
         n_files=n_files,
         n_runs=n_runs,
         n_models=len({(r.key, r.source, r.args_hash) for t in tables for r in t.rows}),
@@ -475,12 +502,37 @@ def render(tables: list[Table], skipped: list[Skipped], n_files: int, n_runs: in
     )
 
 
-def build_site(results_dir: str | Path, out_dir: str | Path) -> Path:
-    """Build out_dir/index.html from every result file in results_dir; returns its path."""
-    runs, skipped, n_files = load(Path(results_dir))
-    html = render(build_tables(runs), skipped, n_files, len(runs))
+def statistics_settings() -> Settings:
+    return Settings(**(display().get("statistics") or {}))
+
+
+@dataclass
+class Built:
+    index: Path
+    skipped: list[Skipped]
+    notices: list[Notice]
+
+
+def build(results_dir: str | Path, out_dir: str | Path) -> Built:
+    """Build out_dir/index.html from every result file in results_dir. Raises LeaderboardError,
+    writing nothing, when results_dir is not an existing folder (an empty folder gives an empty
+    page)."""
+    results = Path(results_dir)
+    if not results.is_dir():
+        what = "is not a folder" if results.exists() else "does not exist"
+        raise LeaderboardError(f"results folder {results} {what}; the existing site was left untouched")
+    runs, skipped, n_files = load(results)
+    tables = build_tables(runs)
+    settings = statistics_settings()
+    notices = annotate(tables, results, settings)
+    html = render(tables, skipped, n_files, len(runs), notices, settings)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     index = out / "index.html"
     index.write_text(html, encoding="utf-8", newline="\n")
-    return index
+    return Built(index, skipped, notices)
+
+
+def build_site(results_dir: str | Path, out_dir: str | Path) -> Path:
+    """Build out_dir/index.html (see ``build``); returns its path."""
+    return build(results_dir, out_dir).index

@@ -2,104 +2,36 @@
 
 from __future__ import annotations
 
-import hashlib
+import json
 import re
 from html.parser import HTMLParser
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
+from helpers_results import ctr_responses, make_result, seq_responses, write_run
 
-from benchmark.results import write_result
-from leaderboard.build import build_site, format_number, metric_info
+from benchmark.cli import main
+from benchmark.stats import bootstrap, compare_replicates, percentile_interval
+from leaderboard.build import LeaderboardError, build, build_site, format_number, metric_info
 
-MAIN = {"ctr": "auc", "seqrec": "ndcg@10"}
-SECONDARY = {
-    "ctr": {"logloss": 0.523456, "gauc_users": 1234},
-    "seqrec": {"hr@10": 0.2, "hr@5": 0.1, "ndcg@5": 0.05, "coverage@10": 0.3},
-}
+SEQ_USERS = 200
 
 
-def make_result(
-    key: str,
-    *,
-    task: str = "ctr",
-    variant: str | None = None,
-    dataset: str = "ml-1m",
-    task_data_hash: str = "aaaa1111bbbb2222",
-    seed: int = 0,
-    value: float = 0.75,
-    status: str = "ok",
-    error_message: str = "",
-    name: str | None = None,
-    source: str = "builtin",
-    args: dict[str, Any] | None = None,
-    latency_ms: float = 1.5,
-    throughput: float = 1000.0,
-    created: str = "2024-05-01T12:00:00Z",
-) -> dict[str, Any]:
-    main = MAIN[task]
-    args = args or {"dim": 16}
-    args_hash = hashlib.sha1(repr(sorted(args.items())).encode()).hexdigest()[:12]
-    stamp = created[-9:-1].replace(":", "")
-    run_id = f"{key}-{args_hash[:4]}-{task}-{variant}-{dataset}-{task_data_hash[:4]}-s{seed}-{stamp}"
-    failed = status == "failed"
-    return {
-        "schema_version": 1,
-        "run_id": run_id,
-        "spec_hash": hashlib.sha1(run_id.encode()).hexdigest()[:16],
-        "created": created,
-        "harness": {"version": "0.1.0", "git_sha": "0123456789abcdef0123"},
-        "status": status,
-        "error": (
-            {"type": "RuntimeError", "message": error_message, "stage": "fit", "traceback": "Traceback: boom"}
-            if failed
-            else None
-        ),
-        "model": {
-            "key": key,
-            "meta": {
-                "name": name or key.upper(),
-                "paradigm": "dlrm",
-                "item_repr": "id",
-                "scheme": "fine-tuned",
-                "backend": "torch",
-                "supports": ["score", "rank"],
-                "license": "MIT",
-                "citation": "Someone et al. 2020",
-                "group": "B",
-                "description": f"The {key} model.",
-            },
-            "args": args,
-            "args_hash": args_hash,
-            "source": source,
-            "num_parameters": 12345,
-        },
-        "task": {
-            "name": task,
-            "version": "1",
-            "variant": variant,
-            "protocol": {"name": "recboard-v1", "window": 20, "max_test_users": 1000},
-            "dataset": {"name": dataset, "fingerprint": "f" * 16, "source": {"adapter": "fake"}},
-            "task_data_hash": task_data_hash,
-            "counts": {"test": 100, "train": 800, "valid": 100},
-        },
-        "seed": seed,
-        "metrics": {} if failed else {main: value, **SECONDARY[task]},
-        "main_metric": main,
-        "efficiency": {
-            "latency_ms": {"mean": latency_ms, "p50": latency_ms, "p95": latency_ms * 2, "n": 50, "warmup": 5},
-            "throughput_rps": throughput,
-            "batch_size": 256,
-            "fit_s": 3.0,
-            "predict_s": 0.5,
-            "peak_memory_mb": 321.0,
-            "device": "cpu",
-            "threads": 2,
-            "extra": {},
-        },
-        "environment": {"python": "3.11.9", "platform": "linux", "torch": "2.4.0", "numpy": "1.26.4", "device": "cpu"},
-    }
+def responses(result: dict[str, Any], n_users: int = 20) -> dict[str, np.ndarray]:
+    """Responses whose main metric is the result's reported value (exactly for AUC; NDCG@10 in
+    steps of 1/200); the scores vary with the model and seed, the requests do not."""
+    value = result["metrics"][result["main_metric"]]
+    seed = sum(map(ord, result["model"]["key"])) * 100 + result["seed"]
+    if result["task"]["name"] == "ctr":
+        return ctr_responses(value, n_users=n_users, seed=seed)
+    return seq_responses(int(round(value * SEQ_USERS)), n_users=SEQ_USERS, seed=seed)
+
+
+def write_all(folder: Path, results: list[dict[str, Any]]) -> list[Path]:
+    """Each ok result with responses reproducing its value; failed ones with outputs null."""
+    return [write_run(folder, r, responses(r) if r["status"] == "ok" else None) for r in results]
 
 
 class Page(HTMLParser):
@@ -136,7 +68,7 @@ class Page(HTMLParser):
             self._row = []
             self.tables[-1]["rows"].append(self._row)
         elif tag == "td" and self._row is not None:
-            self._cell = {"text": [], "value": a.get("data-value"), "class": classes}
+            self._cell = {"text": [], "value": a.get("data-value"), "class": classes, "attrs": a}
             self._row.append(self._cell)
 
     def handle_endtag(self, tag: str) -> None:
@@ -169,9 +101,8 @@ def models(table: dict[str, Any]) -> list[str]:
     return [re.search(r"(\S+) · ", row[1]["text"]).group(1) for row in table["rows"]]
 
 
-def build(tmp_path: Path, results: list[dict[str, Any]]) -> tuple[str, Page]:
-    for r in results:
-        write_result(r, tmp_path / "results")
+def build_page(tmp_path: Path, results: list[dict[str, Any]]) -> tuple[str, Page]:
+    write_all(tmp_path / "results", results)
     index = build_site(tmp_path / "results", tmp_path / "site")
     assert index == tmp_path / "site" / "index.html"
     html = index.read_text(encoding="utf-8")
@@ -190,9 +121,9 @@ def board(tmp_path_factory: pytest.TempPathFactory) -> tuple[str, Page]:
         make_result("delta", status="failed", error_message="CUDA out of memory: tried 9 GiB"),
         make_result("alpha", dataset="amazon-books", task_data_hash="cccc3333dddd4444", value=0.61),
         make_result("beta", dataset="amazon-books", task_data_hash="eeee5555ffff6666", value=0.64),
-        make_result("alpha", task="seqrec", variant="full", value=0.0512),
-        make_result("beta", task="seqrec", variant="full", value=0.0731),
-        make_result("alpha", task="seqrec", variant="sampled-100", value=0.4123),
+        make_result("alpha", task="seqrec", variant="full", value=0.05),
+        make_result("beta", task="seqrec", variant="full", value=0.075),
+        make_result("alpha", task="seqrec", variant="sampled-100", value=0.41),
         make_result("evil", name="<script>alert('x')</script>", args={"prompt": "<img src=x onerror=alert(1)>"}),
     ]
     (tmp_path / "results").mkdir()
@@ -200,7 +131,7 @@ def board(tmp_path_factory: pytest.TempPathFactory) -> tuple[str, Page]:
     (tmp_path / "results" / "wrong-shape.json").write_text('{"schema_version": 1}')
     (tmp_path / "results" / "binary.json").write_bytes(b"\xff\xfe\x00garbage")
     (tmp_path / "results" / "a-folder.json").mkdir()
-    return build(tmp_path, results)
+    return build_page(tmp_path, results)
 
 
 def test_one_table_per_task_and_variant_in_display_order(board: tuple[str, Page]) -> None:
@@ -224,10 +155,10 @@ def test_metric_values_formatted_and_seeds_aggregated(board: tuple[str, Page]) -
     _, page = board
     ctr = page.table("ctr")
     beta, alpha = ctr["rows"][0], ctr["rows"][1]
-    assert beta[2]["text"] == "0.8500 n=1"
-    assert alpha[2]["text"] == "0.8100 ± 0.0141 n=2"
+    assert re.fullmatch(r"0\.8500 best \[0\.\d{4}, 0\.\d{4}\] n=1", beta[2]["text"])
+    assert re.fullmatch(r"0\.8100 ± 0\.0141 (≈ best )?\[0\.\d{4}, 0\.\d{4}\] n=2", alpha[2]["text"])
     assert float(alpha[2]["value"]) == pytest.approx(0.81)
-    assert page.table("seqrec", "full")["rows"][0][2]["text"] == "0.0731 n=1"
+    assert re.fullmatch(r"0\.0750 best \[0\.\d{4}, 0\.\d{4}\] n=1", page.table("seqrec", "full")["rows"][0][2]["text"])
     assert "best" in beta[2]["class"]
 
 
@@ -258,16 +189,17 @@ def test_different_task_data_hash_gives_separate_columns(board: tuple[str, Page]
     assert books == ["amazon-books #aaaa1111 AUC ↑", "amazon-books #cccc3333 AUC ↑", "amazon-books #eeee5555 AUC ↑"]
     assert headers[:3] == ["#", "Model", "ml-1m AUC ↑"]
     rows = {m: row for m, row in zip(models(page.table("ctr")), page.table("ctr")["rows"])}
-    assert [c["text"] for c in rows["gamma"][3:6]] == ["0.6600 n=1", "—", "—"]
-    assert [c["text"] for c in rows["alpha"][3:6]] == ["—", "0.6100 n=1", "—"]
-    assert [c["text"] for c in rows["beta"][3:6]] == ["—", "—", "0.6400 n=1"]
+    ci = r" \[0\.\d{4}, 0\.\d{4}\] n=1"  # one model per column: an interval, no best
+    assert [re.sub(ci, " CI n=1", c["text"]) for c in rows["gamma"][3:6]] == ["0.6600 CI n=1", "—", "—"]
+    assert [re.sub(ci, " CI n=1", c["text"]) for c in rows["alpha"][3:6]] == ["—", "0.6100 CI n=1", "—"]
+    assert [re.sub(ci, " CI n=1", c["text"]) for c in rows["beta"][3:6]] == ["—", "—", "0.6400 CI n=1"]
 
 
 def test_invalid_files_reported_not_fatal(board: tuple[str, Page]) -> None:
     html, _ = board
     skipped = html[html.index('id="skipped"') :]
     assert "broken.json" in skipped and "not valid JSON" in skipped
-    assert "wrong-shape.json" in skipped and "invalid at" in skipped
+    assert "wrong-shape.json" in skipped and "stale result of schema version 1" in skipped
     assert "binary.json" in skipped and "a-folder.json" in skipped
     assert "4 skipped files" in html
 
@@ -328,9 +260,9 @@ def test_page_is_self_contained(board: tuple[str, Page]) -> None:
 
 def test_build_is_byte_identical(tmp_path: Path) -> None:
     results = [make_result("alpha", seed=s, value=0.7 + s / 100) for s in range(3)]
+    results += [make_result("beta", seed=s, value=0.72 + s / 100) for s in range(2)]
     results += [make_result("beta", task="seqrec", variant="full", value=0.05)]
-    for r in results:
-        write_result(r, tmp_path / "results")
+    write_all(tmp_path / "results", results)
     first = build_site(tmp_path / "results", tmp_path / "a").read_bytes()
     second = build_site(tmp_path / "results", tmp_path / "b").read_bytes()
     assert first == second
@@ -342,32 +274,34 @@ def test_build_is_byte_identical(tmp_path: Path) -> None:
     fourth = build_site(moved, tmp_path / "d").read_bytes()
     assert third == fourth
     assert str(tmp_path).encode() not in third
+    assert b'data-ci-lo="' in third and b'data-p="' in third  # the bootstrap is part of what is identical
 
 
 def test_rerun_of_a_seed_replaces_the_earlier_run(tmp_path: Path) -> None:
-    _, page = build(
+    _, page = build_page(
         tmp_path,
         [
-            make_result("alpha", status="failed", error_message="flaky", created="2024-05-01T10:00:00Z"),
+            make_result("alpha", status="failed", error_message="flaky", created="2024-05-01T10:00:00Z",
+                        identity_extra={"harness": "0.0.9"}),
             make_result("alpha", value=0.9, created="2024-05-02T10:00:00Z"),
         ],
     )
     cell = page.table("ctr")["rows"][0][2]
-    assert cell["text"] == "0.9000 n=1"
+    assert re.fullmatch(r"0\.9000 \[0\.\d{4}, 0\.\d{4}\] n=1", cell["text"])
 
 
 def test_some_seeds_failed_shows_value_and_failure_count(tmp_path: Path) -> None:
-    _, page = build(
+    _, page = build_page(
         tmp_path,
         [make_result("alpha", value=0.9, seed=0), make_result("alpha", status="failed", error_message="nan loss", seed=1)],
     )
     cell = page.table("ctr")["rows"][0][2]
-    assert cell["text"].startswith("0.9000 n=1 1 failed")
+    assert re.match(r"0\.9000 \[0\.\d{4}, 0\.\d{4}\] n=1 1 failed", cell["text"])
     assert "nan loss" in cell["text"]
 
 
 def test_same_model_with_other_args_is_another_row(tmp_path: Path) -> None:
-    _, page = build(
+    _, page = build_page(
         tmp_path,
         [make_result("alpha", args={"dim": 16}, value=0.7), make_result("alpha", args={"dim": 64}, value=0.8)],
     )
@@ -379,7 +313,8 @@ def test_same_model_with_other_args_is_another_row(tmp_path: Path) -> None:
 def test_ok_run_without_its_main_metric_is_a_dash(tmp_path: Path) -> None:
     result = make_result("alpha")
     result["metrics"] = {"other": 0.5}
-    _, page = build(tmp_path, [result, make_result("beta", value=0.6)])
+    write_run(tmp_path / "results", result, ctr_responses(0.5), set_metric=False)
+    _, page = build_page(tmp_path, [make_result("beta", value=0.6)])
     rows = page.table("ctr")["rows"]
     assert models(page.table("ctr")) == ["beta", "alpha"]
     assert rows[1][2]["text"] == "—" and rows[1][2]["value"] == ""
@@ -405,3 +340,114 @@ def test_metric_display_comes_from_display_yaml() -> None:
 )
 def test_format_number(value: float | None, spec: str, text: str) -> None:
     assert format_number(value, spec) == text
+
+
+# Confidence intervals and significance marks.
+
+def metric_cells(page: Page, task: str = "ctr", variant: str = "", column: int = 2) -> dict[str, dict[str, Any]]:
+    table = page.table(task, variant)
+    return {m: row[column] for m, row in zip(models(table), table["rows"])}
+
+
+def test_cells_carry_the_bootstrap_interval_and_the_paired_test_against_the_best(tmp_path: Path) -> None:
+    tables = {"best": ctr_responses(0.90, n_users=40, seed=1), "close": ctr_responses(0.89, n_users=40, seed=2),
+              "far": ctr_responses(0.60, n_users=40, seed=3)}
+    for key, table in tables.items():
+        write_run(tmp_path / "results", make_result(key), table)
+    page = Page(build_site(tmp_path / "results", tmp_path / "site").read_text())
+    cells = metric_cells(page)
+    reps = {k: bootstrap("ctr", "auc", t, n_boot=1000, seed=0) for k, t in tables.items()}
+    for key, cell in cells.items():
+        lo, hi = percentile_interval(reps[key].values)
+        assert (cell["attrs"]["data-ci-lo"], cell["attrs"]["data-ci-hi"]) == (repr(lo), repr(hi))
+        assert lo < float(cell["value"]) < hi
+        assert f"[{lo:.4f}, {hi:.4f}]" in cell["text"]
+    assert "best" in cells["best"]["text"] and "data-p" not in cells["best"]["attrs"]
+    p_close = compare_replicates(reps["close"], reps["best"])["p"]
+    p_far = compare_replicates(reps["far"], reps["best"])["p"]
+    assert float(cells["close"]["attrs"]["data-p"]) == p_close >= 0.05
+    assert float(cells["far"]["attrs"]["data-p"]) == p_far < 0.05
+    assert "≈ best" in cells["close"]["text"] and "tie" in cells["close"]["class"]
+    assert "best" not in cells["far"]["text"]
+
+
+def test_several_seeds_resample_the_same_users_for_their_mean(tmp_path: Path) -> None:
+    seeds = [ctr_responses(0.80, n_users=30, seed=s) for s in (4, 5)]
+    for s, table in enumerate(seeds):
+        write_run(tmp_path / "results", make_result("alpha", seed=s), table)
+    write_run(tmp_path / "results", make_result("beta"), ctr_responses(0.70, n_users=30, seed=6))
+    cells = metric_cells(Page(build_site(tmp_path / "results", tmp_path / "site").read_text()))
+    lo, hi = percentile_interval(bootstrap("ctr", "auc", seeds, n_boot=1000, seed=0).values)
+    assert (cells["alpha"]["attrs"]["data-ci-lo"], cells["alpha"]["attrs"]["data-ci-hi"]) == (repr(lo), repr(hi))
+    one_seed = percentile_interval(bootstrap("ctr", "auc", seeds[0], n_boot=1000, seed=0).values)
+    assert (lo, hi) != one_seed
+    assert cells["alpha"]["text"].startswith("0.8000 ± 0.0000 best")
+
+
+def test_missing_or_altered_responses_show_no_interval_and_a_warning(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    results = tmp_path / "results"
+    write_all(results, [make_result("best", value=0.9), make_result("kept", value=0.8)])
+    gone, altered = write_all(results, [make_result("gone", value=0.7), make_result("altered", value=0.6)])
+    (results / json.loads(gone.read_text())["outputs"]["responses"]["file"]).unlink()
+    parquet = results / json.loads(altered.read_text())["outputs"]["responses"]["file"]
+    parquet.write_bytes(parquet.read_bytes() + b"\0")
+    (results / "broken.json").write_text("{")
+    (tmp_path / "site").mkdir()
+
+    assert main(["leaderboard", "--results", str(results), "--out", str(tmp_path / "site")]) == 0
+    err = capsys.readouterr().err.splitlines()
+    html = (tmp_path / "site" / "index.html").read_text()
+    cells = metric_cells(Page(html))
+    assert re.fullmatch(r"0\.7000 no CI: responses file missing n=1", cells["gone"]["text"])
+    assert re.fullmatch(r"0\.6000 no CI: responses file altered n=1", cells["altered"]["text"])
+    assert all("data-ci-lo" not in cells[k]["attrs"] and "data-p" not in cells[k]["attrs"] for k in ("gone", "altered"))
+    assert "data-p" in cells["kept"]["attrs"]  # the rest of the column is still tested
+    warnings = html[html.index('id="warnings"') : html.index('id="skipped"')]
+    for name in (gone.name, altered.name):
+        assert name in warnings
+    assert "is missing" in warnings and "sha256" in warnings and "2 warnings" in html
+    assert [line for line in err if "skipped" in line] == [
+        "recboard leaderboard: skipped broken.json: line 1: not valid JSON: Expecting property name enclosed in double quotes"
+    ]
+    assert sum(f"recboard leaderboard: warning: {name}: shown without a confidence interval" in line
+               for line in err for name in (gone.name, altered.name)) == 2
+
+
+def test_without_the_best_responses_nothing_is_marked_as_indistinguishable(tmp_path: Path) -> None:
+    best, close = write_all(tmp_path / "results", [make_result("best", value=0.9), make_result("close", value=0.89)])
+    (tmp_path / "results" / json.loads(best.read_text())["outputs"]["responses"]["file"]).unlink()
+    cells = metric_cells(Page(build_site(tmp_path / "results", tmp_path / "site").read_text()))
+    assert cells["best"]["text"] == "0.9000 best no CI: responses file missing n=1"
+    assert re.fullmatch(r"0\.8900 \[0\.\d{4}, 0\.\d{4}\] n=1", cells["close"]["text"])
+
+
+def test_responses_that_do_not_reproduce_the_reported_value_give_no_interval(tmp_path: Path) -> None:
+    write_run(tmp_path / "results", make_result("alpha", value=0.75), ctr_responses(0.7), set_metric=False)
+    built = build(tmp_path / "results", tmp_path / "site")
+    cells = metric_cells(Page(built.index.read_text()))
+    assert cells["alpha"]["text"] == "0.7500 no CI: responses disagree with the result n=1"
+    (notice,) = built.notices
+    assert "auc recomputed from the responses is 0.700000, the result reports 0.750000" in notice.reason
+
+
+def test_legend_explains_the_interval_and_the_marks(board: tuple[str, Page]) -> None:
+    html, _ = board
+    legend = html[html.index('<dl class="legend">') : html.index("</dl>")]
+    for expected in ("95% CI", "resampled with replacement 1,000 times (fixed seed 0", "≈ best",
+                     "p ≥ 0.05", "recboard compare", "no CI"):
+        assert expected in legend, expected
+
+
+def test_a_missing_results_folder_leaves_the_site_untouched(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    site = tmp_path / "site"
+    site.mkdir()
+    (site / "index.html").write_text("the old page")
+    with pytest.raises(LeaderboardError, match="does not exist"):
+        build_site(tmp_path / "no-such-folder", site)
+    (tmp_path / "a-file").write_text("")
+    with pytest.raises(LeaderboardError, match="is not a folder"):
+        build_site(tmp_path / "a-file", site)
+    assert main(["leaderboard", "--results", str(tmp_path / "typo"), "--out", str(site)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("recboard leaderboard: error: results folder ") and "typo does not exist" in err
+    assert (site / "index.html").read_text() == "the old page"
