@@ -124,8 +124,6 @@ def test_misuse_is_reported(checkpoint, catalogue, tmp_path):
     with pytest.raises(ModelError, match="setup"):
         fresh.score(REQUESTS)
     assert fresh.num_parameters() is None and fresh.extra_stats() == {}
-    with pytest.raises(ModelError, match="max_history"):
-        LLMZeroShotText(max_history=-1)
     missing = LLMZeroShotText(model_path=str(tmp_path / "nowhere"))
     with pytest.raises(ModelError, match="nowhere"):
         missing.setup(catalogue, seed=0)
