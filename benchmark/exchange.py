@@ -3,7 +3,9 @@
 A requests file starts with one header line that says how to rebuild the task data (dataset
 adapter arguments, protocol fields, task, variant) and the task-data hash it must reproduce;
 each further line is one request with its `id`. A responses file has one line per request:
-{"id": 0, "score": 0.7} for CTR, {"id": 0, "scores": [...]} for next item.
+{"id": 0, "score": 0.7} for CTR, {"id": 0, "scores": [...]} for next item. Ids are JSON integers,
+scores JSON numbers (a string such as "0.5" or a boolean is refused), and every error names the
+file and line.
 """
 
 from __future__ import annotations
@@ -20,6 +22,8 @@ from benchmark.protocol import ProtocolSpec, TaskData, build_task_data
 from tasks import Evaluation, ResponseError, Task, make_task
 
 FORMAT = "recboard-requests"
+HEADER_TYPES = {"format": str, "task": str, "dataset": dict, "dataset_name": str, "protocol": dict,
+                "task_data_hash": str}
 
 
 class ExchangeError(ValueError):
@@ -29,6 +33,22 @@ class ExchangeError(ValueError):
 def task_from_header(header: dict[str, Any]) -> Task:
     args = {"candidates": header["variant"]} if header.get("variant") else {}
     return make_task(header["task"], **args)
+
+
+def _is_number(x: Any) -> bool:
+    return type(x) in (int, float)  # JSON numbers only: bool is a subclass of int
+
+
+def _check_value(value: Any, key: str, where: str) -> None:
+    if key == "score":
+        if not _is_number(value):
+            raise ExchangeError(f"{where}: \"score\" must be a JSON number, got {value!r}")
+        return
+    if not isinstance(value, list):
+        raise ExchangeError(f"{where}: \"scores\" must be a list of JSON numbers, got {type(value).__name__}")
+    if not set(map(type, value)) <= {int, float}:
+        j, bad = next((j, x) for j, x in enumerate(value) if not _is_number(x))
+        raise ExchangeError(f"{where}: \"scores\" must be a list of JSON numbers; element {j} is {bad!r}")
 
 
 def write_requests(path: str | Path, dataset_args: dict[str, Any], dataset_name: str, spec: ProtocolSpec,
@@ -58,8 +78,18 @@ def read_header(path: str | Path) -> dict[str, Any]:
         header = json.loads(first)
     except json.JSONDecodeError:
         header = None
-    if not isinstance(header, dict) or header.get("format") != FORMAT:
-        raise ExchangeError(f"{path}:1: expected a {FORMAT} header line (written by `recboard requests`)")
+    expected = f"expected a {FORMAT} header line (written by `recboard requests`)"
+    if not isinstance(header, dict):
+        raise ExchangeError(f"{path}:1: {expected}")
+    missing = [k for k in HEADER_TYPES if k not in header]
+    if missing:
+        raise ExchangeError(f"{path}:1: header lacks required key(s) {missing}; {expected}")
+    if header["format"] != FORMAT:
+        raise ExchangeError(f"{path}:1: format {header['format']!r}; {expected}")
+    for k, kind in HEADER_TYPES.items():
+        if not isinstance(header[k], kind):
+            raise ExchangeError(f"{path}:1: header key {k!r} must be a JSON {'object' if kind is dict else 'string'}, "
+                                f"got {header[k]!r}")
     return header
 
 
@@ -79,10 +109,11 @@ def read_responses(path: str | Path, n: int, key: str) -> list[Any]:
             if not isinstance(obj, dict) or "id" not in obj or key not in obj:
                 raise ExchangeError(f"{path}:{lineno}: expected {{\"id\": <int>, \"{key}\": ...}}")
             i = obj["id"]
-            if not isinstance(i, int) or not 0 <= i < n:
+            if type(i) is not int or not 0 <= i < n:
                 raise ExchangeError(f"{path}:{lineno}: id {i!r} is not a request id in 0..{n - 1}")
             if out[i] is not None:
                 raise ExchangeError(f"{path}:{lineno}: duplicate response for id {i}")
+            _check_value(obj[key], key, f"{path}:{lineno}")
             out[i] = obj[key]
     missing = [i for i, v in enumerate(out) if v is None]
     if missing:
@@ -93,7 +124,11 @@ def read_responses(path: str | Path, n: int, key: str) -> list[Any]:
 def score_responses(requests_path: str | Path, responses_path: str | Path,
                     cache_dir: str | Path | None) -> tuple[dict[str, Any], Evaluation]:
     header = read_header(requests_path)
-    task = task_from_header(header)
+    try:
+        task = task_from_header(header)
+    except ValueError as e:
+        raise ExchangeError(f"{requests_path}:1: {e}") from None
+    header = {**header, "variant": task.variant}
     known = {f.name for f in fields(ProtocolSpec)}
     spec = ProtocolSpec(**{k: v for k, v in header["protocol"].items() if k in known})
     ds = load_dataset(**header["dataset"], name=header["dataset_name"])

@@ -20,8 +20,10 @@ import numpy as np
 import pandas as pd
 from sklearn.metrics import roc_auc_score
 
-from benchmark.api import CTRFitData, SeqFitData
+from benchmark.api import REQUEST_KINDS, CTRFitData, Model, ModelError, SeqFitData, meta_errors
 from benchmark.data.dataset import TEXT_FIELDS, Catalogue
+from benchmark.metrics import rank_positions, ranking_metrics
+from benchmark.registry import get_model
 from benchmark.requests import RankRequest, ScoreRequest
 
 
@@ -128,33 +130,51 @@ def auc(labels: np.ndarray, scores: np.ndarray) -> float:
     return float(roc_auc_score(labels, scores))
 
 
+def _mean_ndcg(scores: np.ndarray, target_pos: np.ndarray, mask: np.ndarray | None, k: int) -> float:
+    greater, equal = rank_positions(scores, np.asarray(target_pos, dtype=np.int64), mask)
+    return ranking_metrics(greater, equal, ks=(k,))[f"ndcg@{k}"]
+
+
 def full_ndcg(scores: np.ndarray, seen: list[list[int]], targets: np.ndarray, k: int = 10) -> float:
-    """Mean NDCG@k of one target per row over the whole catalogue, each user's seen items masked."""
-    scores = np.array(scores, dtype=np.float64)
+    """Mean NDCG@k of one target per row over the whole catalogue, each user's seen items masked;
+    ties count as their expectation under random tie-breaking (a constant scorer earns the random
+    baseline), as in the task's metrics."""
+    scores = np.asarray(scores, dtype=np.float64)
+    mask = np.zeros(scores.shape, dtype=bool)
     for row, items in enumerate(seen):
-        scores[row, items] = -np.inf
-    target_scores = scores[np.arange(len(targets)), targets]
-    rank = (scores > target_scores[:, None]).sum(1)
-    return float(np.where(rank < k, 1.0 / np.log2(rank + 2.0), 0.0).mean())
+        mask[row, items] = True
+    return _mean_ndcg(scores, targets, mask, k)
 
 
 def with_sampled_candidates(
     requests: list[RankRequest], targets: np.ndarray, n_items: int, n_negatives: int, seed: int = 0
 ) -> list[RankRequest]:
-    """Each request with candidates [target, n_negatives items neither seen nor the target]."""
+    """Each request with candidates: its target and n_negatives items neither seen nor the target,
+    in shuffled order as the protocol gives them (`target_positions` finds the target)."""
     rng = np.random.default_rng(seed)
     out = []
     for request, target in zip(requests, targets):
         allowed = np.setdiff1d(np.arange(n_items), [*request.history, target])
         negatives = rng.choice(allowed, size=n_negatives, replace=False)
-        out.append(RankRequest(request.user, request.history, np.concatenate([[target], negatives])))
+        out.append(RankRequest(request.user, request.history, rng.permutation(np.concatenate([[target], negatives]))))
     return out
 
 
-def sampled_ndcg(scores: np.ndarray, k: int = 10) -> float:
-    """Mean NDCG@k when the target is candidate 0 of every row."""
-    rank = (scores[:, 1:] > scores[:, :1]).sum(1)
-    return float(np.where(rank < k, 1.0 / np.log2(rank + 2.0), 0.0).mean())
+def target_positions(requests: list[RankRequest], targets: np.ndarray) -> np.ndarray:
+    """The column of each request's target among its candidates."""
+    return np.array([int(np.flatnonzero(r.candidates == t)[0]) for r, t in zip(requests, targets)])
+
+
+def sampled_ndcg(scores: np.ndarray, target_pos: np.ndarray, k: int = 10) -> float:
+    """Mean NDCG@k when the target of row i is candidate target_pos[i]; ties as in full_ndcg."""
+    return _mean_ndcg(np.asarray(scores, dtype=np.float64), target_pos, None, k)
+
+
+def random_ndcg(n_candidates: np.ndarray, k: int = 10) -> float:
+    """Expected NDCG@k of a uniformly random order of n_candidates (per row), target anywhere."""
+    gains = np.cumsum(1.0 / np.log2(np.arange(2, k + 2)))
+    n = np.asarray(n_candidates)
+    return float(np.mean(gains[np.minimum(n, k) - 1] / n))
 
 
 @contextmanager
@@ -177,3 +197,32 @@ def fitted(model, catalogue: Catalogue, data, seed: int = 0):
     if model.meta.scheme == "fine-tuned":
         model.fit(data)
     return model
+
+
+def contract_problems(key: str, cls: type[Model]) -> list[str]:
+    """What is wrong with a model class against the runner's expectations: the registry key maps to
+    it, its meta validates, it answers exactly the request kinds it claims (and refuses the
+    others), it can be fitted exactly when fine-tuned, and a torch backend means a TorchModel."""
+    from models.layers.torch_model import TorchModel
+
+    problems = []
+    if get_model(key) is not cls:
+        problems.append(f"registry key {key!r} maps to {get_model(key).__qualname__}")
+    problems += meta_errors(cls.meta)
+    model = cls()
+    for kind in REQUEST_KINDS:
+        overridden = getattr(cls, kind) is not getattr(Model, kind)
+        if (kind in cls.meta.supports) != overridden:
+            problems.append(f"supports {cls.meta.supports} but {kind} is {'' if overridden else 'not '}implemented")
+        if kind not in cls.meta.supports:
+            try:
+                getattr(model, kind)([])
+                problems.append(f"{kind} requests are answered although not supported")
+            except ModelError:
+                pass
+    if (cls.meta.scheme == "fine-tuned") != (cls.fit is not Model.fit):
+        problems.append(f"scheme {cls.meta.scheme!r} but fit is {'' if cls.fit is not Model.fit else 'not '}implemented")
+    if (cls.meta.backend == "torch") != issubclass(cls, TorchModel):
+        problems.append(f"backend {cls.meta.backend!r} but the class is {'' if issubclass(cls, TorchModel) else 'not '}"
+                        "a TorchModel")
+    return problems

@@ -75,7 +75,7 @@ def assert_data_error(excinfo, path: Path, line: int | None, *fragments: str) ->
 def test_movielens_100k(ml100k):
     ds = load_movielens_100k(ml100k)
     assert ds.name == "movielens-100k"
-    assert ds.source == {"adapter": "movielens-100k", "path": str(ml100k)}
+    assert ds.source == {"adapter": "movielens-100k", "path": str(ml100k), "encoding": {"u.item": "latin-1"}}
     assert ds.n_users == 3 and ds.n_items == 3
     assert ds.items["raw_id"].tolist() == [10, 20, 30]
     assert ds.items["title"].tolist() == ["Café Society (1995)", "Heat (1995)", "Never Rated (1996)"]
@@ -98,7 +98,8 @@ def test_movielens_100k_genre_names_from_u_genre(ml100k):
 
 def test_movielens_1m(ml1m):
     ds = load_movielens_1m(ml1m, name="ml1m")
-    assert ds.name == "ml1m" and ds.source == {"adapter": "movielens-1m", "path": str(ml1m)}
+    assert ds.name == "ml1m"
+    assert ds.source == {"adapter": "movielens-1m", "path": str(ml1m), "encoding": {"movies.dat": "latin-1"}}
     assert ds.items["title"].tolist() == ["Toy Story (1995)", "Heat (1995)", "Amélie (2001)"]
     assert ds.items["category"].tolist() == ["Animation, Children's, Comedy", "Action", "Comedy, Romance"]
     assert ds.items["description"].tolist() == ["Released in 1995.", "Released in 1995.", "Released in 2001."]
@@ -233,7 +234,30 @@ def test_movielens_1m_bad_input(ml1m):
 
 def test_latin1_files_always_decode(ml1m):
     write(ml1m / "movies.dat", b"10::Caf\xe9 \x85 (1995)::Comedy\n20::Heat (1995)::Action\n")
-    assert load_movielens_1m(ml1m).items["title"].tolist() == ["Café \x85 (1995)", "Heat (1995)"]
+    ds = load_movielens_1m(ml1m)
+    assert ds.items["title"].tolist() == ["Café \x85 (1995)", "Heat (1995)"]
+    assert ds.source["encoding"] == {"movies.dat": "latin-1"}
+
+
+def test_utf8_movielens_1m_is_read_as_utf8(ml1m):
+    write(ml1m / "movies.dat", "10::Amélie (2001)::Comedy\n20::Crouching Tiger (卧虎藏龙) (2000)::Action\n")
+    ds = load_movielens_1m(ml1m)
+    assert ds.items["title"].tolist() == ["Amélie (2001)", "Crouching Tiger (卧虎藏龙) (2000)"]
+    assert ds.source["encoding"] == {"movies.dat": "utf-8"}
+
+
+@pytest.mark.parametrize("encoding", ["utf-8", "latin-1"])
+def test_movielens_100k_text_decodes_in_either_encoding(ml100k, encoding):
+    last_genre_only = "|".join(["0"] * 18 + ["1"])
+    write(ml100k / "u.item", f"10|Amélie (2001)|01-Jan-2001||http://a|{last_genre_only}\n"
+                             f"20|Heat (1995)|15-Dec-1995||http://b|{flags('Crime')}\n", encoding=encoding)
+    names = [f"g{k}" for k in range(18)] + ["Ciné"]
+    write(ml100k / "u.genre", "".join(f"{n}|{k}\n" for k, n in enumerate(names)), encoding=encoding)
+    write(ml100k / "u.data", "7\t10\t4\t300\n2\t20\t3\t100\n")
+    ds = load_movielens_100k(ml100k)
+    assert ds.items["title"].tolist() == ["Amélie (2001)", "Heat (1995)"]
+    assert ds.items["category"].tolist() == ["Ciné", "g6"]
+    assert ds.source["encoding"] == {"u.item": encoding, "u.genre": encoding}
 
 
 BAD_RECBOLE = [

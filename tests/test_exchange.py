@@ -86,3 +86,63 @@ def test_bad_responses_are_named(requests_file, tmp_path):
     nan_rows[2]["score"] = float("nan")
     with pytest.raises(ValueError, match="NaN"):
         score_responses(path, write_jsonl(tmp_path / "nan.jsonl", nan_rows), tmp_path / "cache")
+
+
+@pytest.mark.parametrize("value", ["0.5", True, None, [0.5]])
+def test_a_score_must_be_a_json_number(requests_file, tmp_path, value):
+    path, _, reqs = requests_file("ctr")
+    rows = [{"id": r["id"], "score": 0.5} for r in reqs]
+    rows[3]["score"] = value
+    with pytest.raises(ExchangeError, match=r"bad.jsonl:4: \"score\" must be a JSON number"):
+        score_responses(path, write_jsonl(tmp_path / "bad.jsonl", rows), tmp_path / "cache")
+
+
+@pytest.mark.parametrize("value, message", [
+    (["0.5"], r"element 1 is '0.5'"),
+    ([True], r"element 1 is True"),
+    ("0.5", r"must be a list of JSON numbers, got str"),
+])
+def test_next_item_scores_must_be_a_list_of_numbers(requests_file, tmp_path, value, message):
+    path, _, reqs = requests_file("seqrec", "sampled-100")
+    rows = [{"id": r["id"], "scores": [0.1] * 101} for r in reqs]
+    rows[1]["scores"] = [0.2] + value if isinstance(value, list) else value
+    with pytest.raises(ExchangeError, match=r"bad.jsonl:2: \"scores\" " + ".*" + message):
+        score_responses(path, write_jsonl(tmp_path / "bad.jsonl", rows), tmp_path / "cache")
+
+
+@pytest.mark.parametrize("bad_id", [True, "0", 0.0])
+def test_an_id_must_be_a_json_integer(requests_file, tmp_path, bad_id):
+    path, _, reqs = requests_file("ctr")
+    rows = [{"id": r["id"], "score": 0.5} for r in reqs][1:] + [{"id": bad_id, "score": 0.5}]
+    with pytest.raises(ExchangeError, match=rf"bad.jsonl:{len(rows)}: id .* is not a request id"):
+        score_responses(path, write_jsonl(tmp_path / "bad.jsonl", rows), tmp_path / "cache")
+
+
+@pytest.mark.parametrize("drop", [("task",), ("dataset", "protocol"), ("format",)])
+def test_a_header_without_required_keys_names_file_line_and_keys(requests_file, tmp_path, capsys, drop):
+    path, header, reqs = requests_file("ctr")
+    for k in drop:
+        del header[k]
+    broken = write_jsonl(tmp_path / "requests.jsonl", [header] + reqs)
+    resp = write_jsonl(tmp_path / "r.jsonl", [{"id": r["id"], "score": 0.5} for r in reqs])
+    with pytest.raises(ExchangeError, match=r"requests.jsonl:1: header lacks required key\(s\) (.*)") as err:
+        score_responses(broken, resp, tmp_path / "cache")
+    assert all(repr(k) in str(err.value) for k in drop)
+    capsys.readouterr()
+    assert main(["score", str(broken), str(resp), "--cache-dir", str(tmp_path / "cache")]) == 2
+    assert "requests.jsonl:1" in capsys.readouterr().err
+
+
+def test_a_header_with_an_unknown_task_is_an_exchange_error(requests_file, tmp_path):
+    path, header, reqs = requests_file("ctr")
+    broken = write_jsonl(tmp_path / "requests.jsonl", [{**header, "task": "ctrr"}] + reqs)
+    resp = write_jsonl(tmp_path / "r.jsonl", [{"id": r["id"], "score": 0.5} for r in reqs])
+    with pytest.raises(ExchangeError, match=r"requests.jsonl:1: unknown task 'ctrr'"):
+        score_responses(broken, resp, tmp_path / "cache")
+
+
+def test_integer_scores_are_numbers(requests_file, tmp_path):
+    path, _, reqs = requests_file("ctr")
+    rows = [{"id": r["id"], "score": i % 2} for i, r in enumerate(reqs)]
+    _, ev = score_responses(path, write_jsonl(tmp_path / "ok.jsonl", rows), tmp_path / "cache")
+    assert 0 <= ev.metrics["auc"] <= 1

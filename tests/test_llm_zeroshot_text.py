@@ -9,6 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
+from helpers_models import contract_problems
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
 from benchmark.api import ModelError
@@ -52,14 +53,9 @@ REQUESTS = [
 ]
 
 
-def test_registered_with_the_expected_meta():
-    from benchmark.registry import get_model
-
-    assert get_model("llm-zeroshot-text") is LLMZeroShotText
-    meta = LLMZeroShotText.meta
-    assert (meta.paradigm, meta.item_repr, meta.scheme, meta.backend) == ("llm", "text", "zero-shot", "hf")
-    assert meta.supports == ("score",) and meta.group == "E" and meta.license == "Apache-2.0"
-    assert "RecBench" in meta.citation
+def test_registered_and_keeps_its_contract():
+    assert contract_problems("llm-zeroshot-text", LLMZeroShotText) == []
+    assert LLMZeroShotText().backend_name == LLMZeroShotText.meta.backend  # the meta names the default engine
 
 
 def test_prompt_lists_recent_history_oldest_first_then_the_candidate(model):
@@ -124,8 +120,6 @@ def test_misuse_is_reported(checkpoint, catalogue, tmp_path):
     with pytest.raises(ModelError, match="setup"):
         fresh.score(REQUESTS)
     assert fresh.num_parameters() is None and fresh.extra_stats() == {}
-    with pytest.raises(ModelError, match="max_history"):
-        LLMZeroShotText(max_history=-1)
     missing = LLMZeroShotText(model_path=str(tmp_path / "nowhere"))
     with pytest.raises(ModelError, match="nowhere"):
         missing.setup(catalogue, seed=0)

@@ -3,7 +3,16 @@ import math
 import numpy as np
 import pytest
 
-from benchmark.metrics import beyond_accuracy, coverage, most_popular, novelty, serendipity, top_k
+from benchmark.metrics import (
+    beyond_accuracy,
+    coverage,
+    most_popular,
+    novelty,
+    rank_positions,
+    ranking_metrics,
+    serendipity,
+    top_k,
+)
 
 LISTS = np.array([[0, 1, 2], [0, 3, 4], [1, 0, -1]])
 TARGETS = np.array([2, 3, 1])
@@ -95,3 +104,33 @@ def test_input_validation():
         serendipity(LISTS, TARGETS[:2], popular)
     with pytest.raises(ValueError, match="empty"):
         novelty(np.array([[-1]]), np.array([1]), 2)
+
+
+def _top_ten_generator(rng, n_users, n_items, pool_size=50, emitted=10):
+    """Scores of a model that ranks only `emitted` items from a fixed pool: -inf everywhere else."""
+    pool = rng.choice(np.arange(n_items // 2, n_items), size=pool_size, replace=False)
+    scores = np.full((n_users, n_items), -np.inf)
+    for row in scores:
+        row[rng.choice(pool, size=emitted, replace=False)] = np.arange(emitted, 0, -1, dtype=np.float64)
+    return scores, pool
+
+
+def test_unranked_minus_inf_filler_is_not_a_recommendation():
+    rng = np.random.default_rng(7)
+    n_users, n_items, ks = 300, 1000, (1, 5, 10, 20)
+    scores, pool = _top_ten_generator(rng, n_users, n_items)
+    mask = rng.random((n_users, n_items)) < 0.02
+    # half the targets are low-id items the model never ranked, the rest come from its pool
+    targets = np.where(rng.random(n_users) < 0.5, rng.integers(0, 20, n_users), rng.choice(pool, n_users))
+    mask[np.arange(n_users), targets] = False
+    lists = top_k(scores, max(ks), mask)
+    assert set(lists[lists >= 0].tolist()) <= set(pool.tolist())
+    assert (lists[:, 10:] == -1).all()
+    counts = rng.integers(0, 60, size=n_items)
+    got = beyond_accuracy(lists, targets, counts, 60, most_popular(counts, max(ks)), n_items, ks)
+    greater, equal = rank_positions(scores, targets, mask)
+    hr = ranking_metrics(greater, equal, ks)
+    for k in ks:
+        assert got[f"coverage@{k}"] <= len(pool) / n_items
+        assert got[f"serendipity@{k}"] <= hr[f"hr@{k}"]
+    assert got["novelty@20"] == pytest.approx(got["novelty@10"])

@@ -165,16 +165,17 @@ def test_top_k_breaks_ties_by_lower_index():
     assert top_k(scores, 4).tolist() == [[1, 2, 4, 3], [0, 1, 2, 3]]
 
 
-def test_top_k_excludes_masked_pads_short_rows_and_keeps_minus_inf():
-    scores = np.array([[5.0, 4.0, -np.inf, 3.0], [1.0, 2.0, 3.0, 4.0]])
-    mask = np.array([[False, True, False, True], [False, False, False, False]])
-    assert top_k(scores, 3, mask).tolist() == [[0, 2, -1], [3, 2, 1]]
+def test_top_k_excludes_masked_and_unranked_and_pads_short_rows():
+    scores = np.array([[5.0, 4.0, -np.inf, 3.0, 0.5], [1.0, 2.0, 3.0, 4.0, -np.inf]])
+    mask = np.array([[False, True, False, True, False], [False, False, False, False, False]])
+    assert top_k(scores, 3, mask).tolist() == [[0, 4, -1], [3, 2, 1]]
+    assert top_k(np.full((1, 3), -np.inf), 2).tolist() == [[-1, -1]]
 
 
 def _brute_top_k(scores, k, mask):
     out = np.full((scores.shape[0], k), -1)
     for i, row in enumerate(scores):
-        columns = [j for j in np.argsort(-row, kind="stable") if not mask[i, j]][:k]
+        columns = [j for j in np.argsort(-row, kind="stable") if not mask[i, j] and np.isfinite(row[j])][:k]
         out[i, : len(columns)] = columns
     return out
 

@@ -1,7 +1,17 @@
 import numpy as np
 import pytest
 from helpers_models import (
-    auc, ctr_fixture, fitted, full_ndcg, make_catalogue, sampled_ndcg, seq_fixture, with_sampled_candidates,
+    auc,
+    contract_problems,
+    ctr_fixture,
+    fitted,
+    full_ndcg,
+    make_catalogue,
+    random_ndcg,
+    sampled_ndcg,
+    seq_fixture,
+    target_positions,
+    with_sampled_candidates,
 )
 
 from benchmark.api import CTRFitData, ModelError, SeqFitData
@@ -12,11 +22,9 @@ from models.baselines.random import Random
 CAT = make_catalogue(6)
 
 
-def test_meta():
-    assert (Random.meta.scheme, Random.meta.backend, Random.meta.item_repr) == ("zero-shot", "numpy", "none")
-    assert MostPopular.meta.scheme == "fine-tuned"
-    for cls in (Random, MostPopular):
-        assert cls.meta.paradigm == "baseline" and set(cls.meta.supports) == {"score", "rank"}
+@pytest.mark.parametrize(("key", "cls"), [("random", Random), ("most-popular", MostPopular)])
+def test_registered_and_keeps_its_contract(key, cls):
+    assert contract_problems(key, cls) == []
 
 
 def test_random_shapes_range_and_seeding():
@@ -79,4 +87,19 @@ def test_popularity_beats_random_on_fixtures():
         rand.rank(seq.test), seq.test_seen, seq.test_targets
     )
     sampled = with_sampled_candidates(seq.test, seq.test_targets, seq.catalogue.n_items, 49)
-    assert sampled_ndcg(pop.rank(sampled)) > sampled_ndcg(rand.rank(sampled)) + 0.05
+    at = target_positions(sampled, seq.test_targets)
+    assert sampled_ndcg(pop.rank(sampled), at) > sampled_ndcg(rand.rank(sampled), at) + 0.05
+
+
+def test_a_constant_scorer_earns_exactly_the_random_baseline():
+    seq = seq_fixture()
+    n_items = seq.catalogue.n_items
+    unmasked = n_items - np.array([len(set(s)) for s in seq.test_seen])
+    constant = np.zeros((len(seq.test), n_items))
+    assert full_ndcg(constant, seq.test_seen, seq.test_targets) == pytest.approx(random_ndcg(unmasked), abs=1e-12)
+
+    sampled = with_sampled_candidates(seq.test, seq.test_targets, n_items, 49)
+    at = target_positions(sampled, seq.test_targets)
+    assert len(np.unique(at)) > 25  # the target sits anywhere, as the protocol places it
+    expected = random_ndcg(np.full(len(sampled), 50))
+    assert sampled_ndcg(np.zeros((len(sampled), 50)), at) == pytest.approx(expected, abs=1e-12)

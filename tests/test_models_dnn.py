@@ -1,6 +1,6 @@
 import numpy as np
 import pytest
-from helpers_models import auc, ctr_fixture, fitted, seq_fixture, torch_threads
+from helpers_models import auc, contract_problems, ctr_fixture, fitted, seq_fixture, torch_threads
 
 from benchmark.api import CTRFitData, ModelError
 from benchmark.requests import ScoreRequest
@@ -24,10 +24,8 @@ def dnn(data):
     return fitted(DNN(), data.catalogue, data.fit)
 
 
-def test_meta():
-    meta = DNN.meta
-    assert (meta.paradigm, meta.item_repr, meta.scheme, meta.backend, meta.group) == ("dlrm", "id", "fine-tuned", "torch", "A")
-    assert meta.supports == ("score",) and "RecBench" in meta.citation
+def test_registered_and_keeps_its_contract():
+    assert contract_problems("dnn", DNN) == []
 
 
 def test_learns_personalised_clicks(dnn, data):

@@ -1,3 +1,5 @@
+import os
+
 import numpy as np
 import pytest
 import torch
@@ -7,6 +9,7 @@ from benchmark.api import ModelError, candidate_matrix
 from benchmark.requests import RankRequest
 from models.layers.attention import SelfAttentionBlock, causal_padding_mask
 from models.layers.collate import IGNORE, next_item_windows, pad_histories
+from models.layers.determinism import deterministic
 from models.layers.embedding import ItemEmbedding, MeanPooledHistory, masked_mean
 from models.layers.mlp import MLP
 from models.layers.ranking import mask_seen, ndcg_at_k
@@ -102,3 +105,28 @@ def test_early_stopping_restores_best_epoch():
         epochs=3, batch_size=8, lr=1e-2, patience=1, seed=0,
     )
     assert (log.best_epoch, len(log.losses), log.best) == (3, 3, None)
+
+
+def _determinism_settings():
+    return (torch.are_deterministic_algorithms_enabled(), torch.is_deterministic_algorithms_warn_only_enabled(),
+            torch.backends.cudnn.deterministic, torch.backends.cudnn.benchmark)
+
+
+@pytest.mark.parametrize("warn_only", [False, True])
+def test_deterministic_flips_torch_only_for_cuda_and_restores_it(warn_only):
+    torch.use_deterministic_algorithms(False, warn_only=warn_only)
+    torch.backends.cudnn.benchmark = True
+    before = _determinism_settings()
+    try:
+        with deterministic("cpu"):
+            assert _determinism_settings() == before
+        with pytest.raises(KeyError):
+            with deterministic(torch.device("cuda", 0)):  # only flips flags: no GPU is touched
+                assert torch.are_deterministic_algorithms_enabled() and not torch.is_deterministic_algorithms_warn_only_enabled()
+                assert torch.backends.cudnn.deterministic and not torch.backends.cudnn.benchmark
+                raise KeyError("restored on the way out of an error too")
+        assert _determinism_settings() == before
+    finally:
+        torch.use_deterministic_algorithms(False)
+        torch.backends.cudnn.benchmark = False
+    assert "CUBLAS_WORKSPACE_CONFIG" in os.environ  # set on import, before cuBLAS can be used

@@ -1,7 +1,15 @@
 import numpy as np
 import pytest
 from helpers_models import (
-    ctr_fixture, fitted, full_ndcg, sampled_ndcg, seq_fixture, torch_threads, with_sampled_candidates,
+    contract_problems,
+    ctr_fixture,
+    fitted,
+    full_ndcg,
+    sampled_ndcg,
+    seq_fixture,
+    target_positions,
+    torch_threads,
+    with_sampled_candidates,
 )
 
 from benchmark.api import ModelError, SeqFitData
@@ -27,10 +35,8 @@ def sasrec(data):
     return fitted(SASRec(), data.catalogue, data.fit)
 
 
-def test_meta():
-    meta = SASRec.meta
-    assert (meta.paradigm, meta.item_repr, meta.scheme, meta.backend, meta.group) == ("seqrec", "id", "fine-tuned", "torch", "G")
-    assert meta.supports == ("rank",) and "Kang" in meta.citation
+def test_registered_and_keeps_its_contract():
+    assert contract_problems("sasrec", SASRec) == []
 
 
 def test_learns_transitions(sasrec, data):
@@ -56,7 +62,8 @@ def test_sampled_candidates_follow_request_order(sasrec, data):
     candidates = np.stack([r.candidates for r in sampled])
     np.testing.assert_allclose(scores, np.take_along_axis(full, candidates, axis=1), rtol=1e-5, atol=1e-5)
     popular = fitted(MostPopular(), data.catalogue, data.fit)
-    assert sampled_ndcg(scores) > sampled_ndcg(popular.rank(sampled)) + 0.3
+    at = target_positions(sampled, data.test_targets)
+    assert sampled_ndcg(scores, at) > sampled_ndcg(popular.rank(sampled), at) + 0.3
 
 
 def test_short_and_empty_histories(sasrec, data):

@@ -1,10 +1,11 @@
 import numpy as np
 import pandas as pd
 import pytest
+from helpers_models import contract_problems
 
 from benchmark.api import ModelError
 from benchmark.data import Catalogue, SyntheticWorld, generate
-from benchmark.registry import get_model
+from benchmark.registry import get_model, model_keys
 from benchmark.requests import RankRequest, ScoreRequest
 from models.baselines.oracle import Oracle
 
@@ -31,12 +32,10 @@ def world():
 HISTORIES = [(), (3,), (3, 10, 41), (59, 0)]
 
 
-def test_registered_with_its_metadata():
-    assert get_model("oracle") is Oracle
-    meta = Oracle.meta
-    assert (meta.paradigm, meta.item_repr, meta.scheme, meta.backend) == ("oracle", "none", "zero-shot", "numpy")
-    assert meta.supports == ("score", "rank") and meta.license == "Apache-2.0"
-    assert "generative process" in meta.description
+def test_registered_and_the_only_model_given_the_generator():
+    assert contract_problems("oracle", Oracle) == []
+    # only the oracle paradigm sees Catalogue.source["params"]; no other built-in model may claim it
+    assert [k for k in model_keys() if get_model(k).meta.paradigm == "oracle"] == ["oracle"]
 
 
 def test_refuses_data_that_is_not_synthetic():

@@ -1,9 +1,12 @@
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 import pytest
 
+from benchmark.data import Dataset
 from benchmark.protocol import ProtocolError, ProtocolSpec, build_task_data
+from benchmark.protocol.build import user_logs
 from conftest import make_dataset
 
 SMALL = {"ctr_test_rows": 1500, "ctr_finetune_rows": 6000, "seq_test_users": 80, "seq_valid_users": 60,
@@ -121,3 +124,39 @@ def test_window_truncates_histories():
     seq = build(ds, window=5, seq_test_users=20)["seqrec"]
     assert max(len(h) for h in seq.splits["test"]["history"]) == 5
     assert max(len(x) for x in seq.splits["train"]["items"]) == 6
+
+
+def _logs(rows, columns, **spec):
+    inter = pd.DataFrame(rows, columns=columns)
+    inter = inter.astype({c: ("float64" if c == "rating" else "int8" if c == "label" else "int64") for c in columns})
+    items = pd.DataFrame({f: [f"{f} {i}" for i in range(10)] for f in ("title", "category", "brand", "description")})
+    return {lg.user: lg for lg in user_logs(Dataset("dedupe", inter, items), ProtocolSpec(**spec))}
+
+
+def test_dedupe_keeps_the_first_positive_over_an_earlier_negative():
+    logs = _logs([(0, 5, 1, 0), (0, 7, 2, 1), (0, 5, 3, 1), (0, 5, 4, 1), (0, 5, 5, 0),
+                  (1, 4, 1, 0), (1, 4, 2, 0),
+                  (2, 3, 1, 1), (2, 3, 2, 0)],
+                 ["user", "item", "timestamp", "label"])
+    # user 0: skipped item 5 at t=1, clicked it at t=3 and t=4: a positive at its first click
+    assert logs[0].pos_items.tolist() == [7, 5] and logs[0].pos_times.tolist() == [2, 3]
+    assert logs[0].neg_items.size == 0
+    # user 1: only negatives: the first one stays
+    assert logs[1].neg_items.tolist() == [4] and logs[1].neg_times.tolist() == [1]
+    assert logs[1].pos_items.size == 0
+    # user 2: a click then a skip stays the click
+    assert logs[2].pos_items.tolist() == [3] and logs[2].pos_times.tolist() == [1]
+    assert logs[2].neg_items.size == 0
+
+
+def test_dedupe_with_ratings_keeps_the_first_positive_rating():
+    logs = _logs([(0, 2, 1, 2.0), (0, 2, 6, 5.0), (0, 8, 3, 1.0), (0, 8, 4, 2.0)],
+                 ["user", "item", "timestamp", "rating"], positive_rating=4.0)
+    assert logs[0].pos_items.tolist() == [2] and logs[0].pos_times.tolist() == [6]
+    assert logs[0].neg_items.tolist() == [8] and logs[0].neg_times.tolist() == [3]
+
+
+def test_dedupe_without_labels_keeps_the_first_interaction():
+    logs = _logs([(0, 2, 5), (0, 3, 6), (0, 2, 7)], ["user", "item", "timestamp"])
+    assert logs[0].pos_items.tolist() == [2, 3] and logs[0].pos_times.tolist() == [5, 6]
+    assert logs[0].touched.tolist() == [2, 3]

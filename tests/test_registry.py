@@ -1,6 +1,8 @@
 from __future__ import annotations
 
+import numpy as np
 import pytest
+from helpers_models import contract_problems
 
 from benchmark.api import Model, ModelMeta
 from benchmark.registry import RegistryError, get_model, model_keys, register_model, unregister_model
@@ -8,12 +10,30 @@ from benchmark.registry import RegistryError, get_model, model_keys, register_mo
 BUILTIN = ["random", "most-popular", "oracle", "dnn", "sasrec", "llm-zeroshot-text"]
 
 
-def test_builtin_models_are_registered_with_valid_metadata():
+def test_builtin_models_are_registered_and_keep_their_contract():
     keys = model_keys()
-    for k in BUILTIN:
-        assert k in keys
-        meta = get_model(k).meta
-        assert isinstance(meta, ModelMeta) and meta.license and meta.supports
+    assert set(BUILTIN) <= set(keys)
+    assert {k: contract_problems(k, get_model(k)) for k in keys} == {k: [] for k in keys}
+
+
+def test_the_contract_check_reports_a_broken_model():
+    class Broken(Model):  # claims rank and fine-tuning, implements score instead
+        meta = ModelMeta(name="broken", paradigm="baseline", item_repr="none", scheme="fine-tuned", backend="torch",
+                         supports=("rank",), license="MIT")
+
+        def score(self, requests):
+            return np.zeros(len(requests))
+
+    register_model("broken-test")(Broken)
+    try:
+        problems = contract_problems("broken-test", Broken)
+    finally:
+        unregister_model("broken-test")
+    assert any("rank is not implemented" in p for p in problems)
+    assert any("score is implemented" in p for p in problems)
+    assert any("score requests are answered" in p for p in problems)
+    assert any("fit is not implemented" in p for p in problems)
+    assert any("not a TorchModel" in p for p in problems)
 
 
 def test_collision_fails_loudly():

@@ -23,7 +23,9 @@ SASRec text file: `user item` per line, two integers separated by one space, eac
 chronological order. The 0-based line order is the timestamp. The format has no text, so every
 text field is ''.
 
-MovieLens files are Latin-1; RecBole and SASRec files must be UTF-8.
+MovieLens files are read as UTF-8 when their bytes are valid UTF-8 and as Latin-1 (the encoding
+GroupLens ships) otherwise; the source records the encoding of each text file under `encoding`.
+RecBole and SASRec files must be UTF-8.
 """
 
 from __future__ import annotations
@@ -34,7 +36,7 @@ import numpy as np
 import pandas as pd
 
 from benchmark.data.dataset import TEXT_FIELDS, DataError, Dataset
-from benchmark.data.tables import Table, read_header, read_table
+from benchmark.data.tables import UTF8_OR_LATIN1, Table, read_header, read_table
 
 ML100K_GENRES = (
     "unknown", "Action", "Adventure", "Animation", "Children's", "Comedy", "Crime", "Documentary", "Drama",
@@ -53,15 +55,18 @@ def load_movielens_100k(path: str | Path, name: str = "movielens-100k") -> Datas
     folder = _folder(path, "a MovieLens-100K folder with u.data and u.item")
     ratings = read_table(
         folder / "u.data", {"user": "int", "item": "int", "rating": "float", "timestamp": "int"}, sep="\t",
-        encoding="latin-1", what="user, item, rating, timestamp per line",
+        encoding=UTF8_OR_LATIN1, what="user, item, rating, timestamp per line",
     )
-    genres = _ml100k_genres(folder / "u.genre") if (folder / "u.genre").exists() else ML100K_GENRES
+    encodings = {}
+    genres = ML100K_GENRES
+    if (folder / "u.genre").exists():
+        genres, encodings["u.genre"] = _ml100k_genres(folder / "u.genre")
     flags = [f"genre_{k}" for k in range(len(genres))]
     movies = read_table(
         folder / "u.item",
         {"raw_id": "int", "title": "str", "release": "str", "video_release": "str", "url": "str",
          **dict.fromkeys(flags, "int")},
-        sep="|", encoding="latin-1",
+        sep="|", encoding=UTF8_OR_LATIN1,
         what=f"movie id|title|release date|video release date|IMDb URL|{len(genres)} genre flags per line",
     )
     flag_values = movies.frame[flags].to_numpy()
@@ -76,8 +81,10 @@ def load_movielens_100k(path: str | Path, name: str = "movielens-100k") -> Datas
         "brand": "",
         "description": np.where(release != "", "Released " + release + ".", ""),
     })
+    encodings["u.item"] = movies.encoding
     return _assemble(
-        name, {"adapter": "movielens-100k", "path": str(path)}, ratings, ratings.frame["timestamp"].to_numpy(),
+        name, {"adapter": "movielens-100k", "path": str(path), "encoding": encodings}, ratings,
+        ratings.frame["timestamp"].to_numpy(),
         {"rating": ratings.frame["rating"].to_numpy()}, catalogue, movies, add_unknown_items=False,
     )
 
@@ -86,11 +93,11 @@ def load_movielens_1m(path: str | Path, name: str = "movielens-1m") -> Dataset:
     folder = _folder(path, "a MovieLens-1M folder with ratings.dat and movies.dat")
     ratings = read_table(
         folder / "ratings.dat", {"user": "int", "item": "int", "rating": "float", "timestamp": "int"}, sep="::",
-        encoding="latin-1", what="UserID::MovieID::Rating::Timestamp per line",
+        encoding=UTF8_OR_LATIN1, what="UserID::MovieID::Rating::Timestamp per line",
     )
     movies = read_table(
-        folder / "movies.dat", {"raw_id": "int", "title": "str", "genres": "str"}, sep="::", encoding="latin-1",
-        what="MovieID::Title::Genres per line",
+        folder / "movies.dat", {"raw_id": "int", "title": "str", "genres": "str"}, sep="::",
+        encoding=UTF8_OR_LATIN1, what="MovieID::Title::Genres per line",
     )
     title = movies.frame["title"]
     year = title.str.extract(r"\((\d{4})\)\s*$", expand=False)
@@ -102,7 +109,8 @@ def load_movielens_1m(path: str | Path, name: str = "movielens-1m") -> Dataset:
         "description": ("Released in " + year + ".").fillna(""),
     })
     return _assemble(
-        name, {"adapter": "movielens-1m", "path": str(path)}, ratings, ratings.frame["timestamp"].to_numpy(),
+        name, {"adapter": "movielens-1m", "path": str(path), "encoding": {"movies.dat": movies.encoding}}, ratings,
+        ratings.frame["timestamp"].to_numpy(),
         {"rating": ratings.frame["rating"].to_numpy()}, catalogue, movies, add_unknown_items=False,
     )
 
@@ -178,14 +186,14 @@ def _folder(path: str | Path, what: str) -> Path:
     return folder
 
 
-def _ml100k_genres(path: Path) -> tuple[str, ...]:
-    table = read_table(path, {"genre": "str", "index": "int"}, sep="|", encoding="latin-1",
+def _ml100k_genres(path: Path) -> tuple[tuple[str, ...], str]:
+    table = read_table(path, {"genre": "str", "index": "int"}, sep="|", encoding=UTF8_OR_LATIN1,
                        what="genre|index per line")
     index = table.frame["index"].to_numpy()
     bad = np.flatnonzero(index != np.arange(len(index)))
     if len(bad):
         raise table.error(bad[0], f"genre index is {index[bad[0]]}; expected {bad[0]} (indices 0, 1, 2, … in order)")
-    return tuple(table.frame["genre"])
+    return tuple(table.frame["genre"]), table.encoding
 
 
 def _join_genres(flags: np.ndarray, genres: tuple[str, ...]) -> list[str]:

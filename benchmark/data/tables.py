@@ -3,7 +3,9 @@
 The fast path is numpy (field counts per line, straight from the bytes) and pandas' C parser. Only
 when that fails does a second, line-by-line pass find the first offending line, so every DataError
 names the file, the 1-based line and what was expected. Empty lines are skipped; any other line
-must have exactly the expected fields. Fields are never quoted.
+must have exactly the expected fields. Fields are never quoted. A file is read as UTF-8, or with
+UTF8_OR_LATIN1 as strict UTF-8 when its bytes are valid UTF-8 and as Latin-1 otherwise; the Table
+records which.
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ _PATTERNS = {
     "float": re.compile(r"\s*[+-]?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][+-]?[0-9]+)?\s*"),
 }
 _INT64_MAX = np.iinfo(np.int64).max
+UTF8_OR_LATIN1 = "utf-8, else latin-1"
 
 
 @dataclass(frozen=True)
@@ -34,6 +37,7 @@ class Table:
     frame: pd.DataFrame
     lines: np.ndarray  # the 1-based line number of each row
     path: Path
+    encoding: str = "utf-8"
 
     def error(self, row: int, message: str) -> DataError:
         return DataError(message, str(self.path), int(self.lines[row]))
@@ -55,6 +59,15 @@ def check_utf8(raw: bytes, path: Path) -> None:
                         "expected UTF-8 text", str(path), line) from None
 
 
+def text_encoding(raw: bytes) -> str:
+    """'utf-8' when `raw` is valid UTF-8, else 'latin-1' (which decodes any bytes)."""
+    try:
+        raw.decode("utf-8")
+    except UnicodeDecodeError:
+        return "latin-1"
+    return "utf-8"
+
+
 def read_header(path: Path, sep: str, what: str) -> list[str]:
     """The fields of the first line of a UTF-8 file."""
     if not path.is_file():
@@ -70,9 +83,12 @@ def read_header(path: Path, sep: str, what: str) -> list[str]:
 
 def read_table(path: Path, columns: dict[str, str], sep: str, what: str, encoding: str = "utf-8",
                header_lines: int = 0) -> Table:
-    """Rows of `path` as columns {name: kind} (kind: int, float or str), after `header_lines`."""
+    """Rows of `path` as columns {name: kind} (kind: int, float or str), after `header_lines`.
+    `encoding`: 'utf-8' (strict), 'latin-1' or UTF8_OR_LATIN1."""
     raw = read_bytes(path, what)
-    if encoding == "utf-8":
+    if encoding == UTF8_OR_LATIN1:
+        encoding = text_encoding(raw)
+    elif encoding == "utf-8":
         check_utf8(raw, path)
     if len(sep) > 1:
         raw = raw.replace(sep.encode(), b"\t")
@@ -99,7 +115,7 @@ def read_table(path: Path, columns: dict[str, str], sep: str, what: str, encodin
     if len(frame) != len(line_no):
         raise _locate(raw, encoding, byte_sep, columns, header_lines, path, what, line_no,
                       f"parsed {len(frame)} rows from {len(line_no)} lines")
-    table = Table(frame, line_no, path)
+    table = Table(frame, line_no, path, encoding)
     for name, kind in columns.items():
         if kind == "float":
             bad = np.flatnonzero(~np.isfinite(frame[name].to_numpy()))

@@ -1,11 +1,14 @@
 """The transformers engine: any causal LM that AutoModelForCausalLM loads from a local checkpoint
 directory or a GGUF file, optionally with a peft LoRA adapter, on CPU or one CUDA device.
 
-Scoring runs right-padded batches and reads each row's logits at its own last token. Prompts
-that share a long token prefix (CTR prompts for one user differ only in the candidate) run that
-prefix once: its KV cache is copied to every member, and only the suffixes run batched after it.
-Both are exact: under a causal mask a real token never sees the padding after it, and a suffix
-attends to the same prefix keys and values it would compute itself.
+Scoring runs left-padded batches with position ids that count real tokens only, so every row
+ends at the batch's last position and the model's own forward (LM head, logit scaling or
+soft-capping included) computes logits there alone: `logits_to_keep=1`, which every transformers
+release reads the same way (a per-row tensor is read differently before 5.20). Prompts that share
+a long token prefix (CTR prompts for one user differ only in the candidate) run that prefix once:
+its KV cache is copied to every member, and only the suffixes run batched after it. Both are
+exact: the attention mask hides the padding from every real token, and a suffix attends to the
+same prefix keys and values it would compute itself.
 """
 
 from __future__ import annotations
@@ -168,8 +171,8 @@ class HFBackend(LLMBackend):
         self, seqs: list[list[int]], prefix_cache: DynamicCache | None = None, prefix_len: int = 0
     ) -> torch.Tensor:
         """Next-token logits after each sequence's last token, shape (len(seqs), vocab)."""
-        input_ids, mask = self._pad(seqs, "right")
-        last = torch.tensor([[len(s) - 1] for s in seqs], device=self.device)
+        input_ids, mask = self._pad(seqs, "left")
+        positions = (mask.cumsum(dim=1) - 1).clamp(min=0) + prefix_len
         if prefix_cache is not None:
             cache = copy.deepcopy(prefix_cache)
             cache.batch_repeat_interleave(len(seqs))
@@ -178,9 +181,10 @@ class HFBackend(LLMBackend):
             kwargs = {"past_key_values": cache, "use_cache": True}
         else:
             kwargs = {"use_cache": False}
-        out = self.model(input_ids=input_ids, attention_mask=mask, logits_to_keep=last, **kwargs)
+        out = self.model(input_ids=input_ids, attention_mask=mask, position_ids=positions, logits_to_keep=1,
+                         **kwargs)
         self.counts.computed_tokens += sum(map(len, seqs))
-        return out.logits[:, 0].float()
+        return out.logits[:, -1].float()
 
     @torch.inference_mode()
     def generate(

@@ -8,7 +8,9 @@ popularity baseline. Novelty computes the negative log of the relative item popu
 self-information." The exact formulas are in each function's docstring.
 
 Top-k lists hold item ids (not candidate-column indices) with ``-1`` marking an empty slot,
-as produced by :func:`benchmark.metrics.ranking.top_k` when a row has too few unmasked items.
+as produced by :func:`benchmark.metrics.ranking.top_k` when a row has fewer than k ranked
+(finite-scored, unmasked) items. Only the items a model actually ranked count: an empty slot is
+no recommendation, so it adds nothing to coverage or serendipity and is left out of novelty.
 """
 
 from __future__ import annotations

@@ -150,11 +150,12 @@ def ranking_metrics(greater, equal, ks: Iterable[int] = DEFAULT_KS) -> dict[str,
 
 
 def top_k(scores, k: int, mask=None) -> np.ndarray:
-    """Column indices of the ``k`` best candidates per row, best first.
+    """Column indices of the ``k`` best ranked candidates per row, best first, ``-1`` padded.
 
-    Equal scores are ordered by lower column index. Masked candidates (True in ``mask``) are
-    never returned; a row with fewer than ``k`` unmasked candidates is padded with ``-1``.
-    ``-inf`` scores are ordinary (lowest) scores and can be returned.
+    Equal scores are ordered by lower column index. A candidate scored ``-inf`` was not ranked
+    (a model that produces only K items fills the rest with ``-inf``), so it is never
+    returned, and neither is a masked one (True in ``mask``); a row with fewer than ``k``
+    such candidates is padded with ``-1``.
 
     Per row block, ``np.partition`` finds each row's k-th best score; the columns at or above it
     are selected in index order (keeping only the lowest-index ones when ties at the k-th score
@@ -175,8 +176,9 @@ def top_k(scores, k: int, mask=None) -> np.ndarray:
     for rows in row_blocks(n, c):
         block = s[rows]
         raise_on_nan_rows(block, rows.start)
-        # Sort key: ascending -score; NaN marks masked cells, which every sort places last.
+        # Sort key: ascending -score; NaN marks unranked and masked cells, which every sort places last.
         key = np.negative(block)
+        key[np.isposinf(key)] = np.nan
         if m is not None:
             key[m[rows]] = np.nan
         out[rows] = _top_k_block(key, k)

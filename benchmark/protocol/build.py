@@ -2,7 +2,10 @@
 
 Per user, interactions are ordered by timestamp (ties keep file order). Positives are interactions
 without a label column, or label == 1, or rating >= positive_rating when that field is set; the
-rest are real negatives. With dedupe_repeats only a user's first interaction with an item stays.
+rest are real negatives. With dedupe_repeats one interaction per user and item stays: with labels or
+ratings, the user's FIRST POSITIVE interaction with the item when there is one (so a click after an
+earlier skip stays a click, at the time of that click), otherwise the first (negative) interaction;
+without labels, simply the first interaction.
 
 CTR: users with at least two positives are shuffled once by data_seed. Test users are taken from
 the front of that order, whole users at a time, while the test rows stay within ctr_test_rows and
@@ -72,9 +75,12 @@ def user_logs(ds: Dataset, spec: ProtocolSpec) -> list[UserLog]:
     users, items, times, positive = users[order], items[order], times[order], positive[order]
     if spec.dedupe_repeats:
         keys = users * ds.n_items + items
-        _, first = np.unique(keys, return_index=True)
+        # Rows are in time order; within a key, positives sort first, so the first row of each key
+        # is its first positive if it has one, else its first row.
+        by_key = np.lexsort((np.arange(len(keys)), ~positive, keys))
+        starts = np.r_[True, np.diff(keys[by_key]) != 0]
         keep = np.zeros(len(keys), dtype=bool)
-        keep[first] = True
+        keep[by_key[starts]] = True
         users, items, times, positive = users[keep], items[keep], times[keep], positive[keep]
     bounds = np.flatnonzero(np.diff(users)) + 1
     logs = []

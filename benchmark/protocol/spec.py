@@ -21,7 +21,7 @@ class ProtocolSpec:
     name: str = PROTOCOL_NAME
     data_seed: int = 0  # shuffles users and draws negatives; model seeds are separate
     window: int = 20  # history length, every paradigm alike
-    dedupe_repeats: bool = True  # keep a user's first interaction with an item only
+    dedupe_repeats: bool = True  # one interaction per user and item (rule in build.py)
     positive_rating: float | None = None  # with ratings: rating >= this is positive, below a real negative
     # CTR (pair-wise)
     ctr_positives_per_user: int = 10

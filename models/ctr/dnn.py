@@ -14,6 +14,7 @@ from torch import nn
 from benchmark.api import CTRFitData, FitData, ModelError, ModelMeta
 from benchmark.registry import register_model
 from benchmark.requests import ScoreRequest
+from models.layers import args
 from models.layers.citations import RECBENCH
 from models.layers.collate import pad_histories
 from models.layers.embedding import ItemEmbedding, MeanPooledHistory
@@ -68,9 +69,17 @@ class DNN(TorchModel):
         window: int = 20,
         device: str = "auto",
     ):
-        self.embed_dim, self.hidden, self.dropout = embed_dim, tuple(hidden), dropout
-        self.epochs, self.batch_size, self.lr, self.weight_decay = epochs, batch_size, lr, weight_decay
-        self.patience, self.window, self.device_name = patience, window, device
+        name = self.meta.name
+        self.embed_dim = args.positive_int(name, "embed_dim", embed_dim)
+        self.hidden = args.positive_ints(name, "hidden", hidden)
+        self.dropout = args.dropout_rate(name, "dropout", dropout)
+        self.epochs = args.positive_int(name, "epochs", epochs)
+        self.batch_size = args.positive_int(name, "batch_size", batch_size)
+        self.lr = args.positive_number(name, "lr", lr)
+        self.weight_decay = args.non_negative_number(name, "weight_decay", weight_decay)
+        self.patience = args.positive_int(name, "patience", patience)
+        self.window = args.positive_int(name, "window", window)
+        self.device_name = device
 
     def build(self, n_items: int) -> nn.Module:
         return DNNNet(n_items, self.embed_dim, self.hidden, self.dropout)

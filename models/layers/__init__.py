@@ -1,8 +1,9 @@
 """Shared torch layers and training loops, so each model file stays short.
 
-collate: histories → left-padded id windows (pad id = n_items); embedding: item embeddings and
-mean-pooled history users; mlp; attention: causal self-attention blocks; train: Adam with early
-stopping; ranking: seen-item masking and NDCG for validation; torch_model: the TorchModel base;
-requests: candidate handling (numpy only, also used by the numpy baselines). Import the modules
-directly; this package imports nothing, so numpy-only models do not pull in torch.
+args: checks of model constructor arguments; collate: histories → left-padded id windows (pad
+id = n_items); embedding: item embeddings and mean-pooled history users; mlp; attention: causal
+self-attention blocks; train: Adam with early stopping; determinism: deterministic CUDA kernels
+where a seed is promised; ranking: seen-item masking and NDCG for validation; torch_model: the
+TorchModel base. Import the modules directly; this package imports nothing, so numpy-only models
+do not pull in torch.
 """

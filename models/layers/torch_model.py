@@ -11,6 +11,7 @@ from torch import nn
 
 from benchmark.api import Model
 from benchmark.data.dataset import Catalogue
+from models.layers.determinism import deterministic
 from models.layers.train import TrainLog
 
 
@@ -54,7 +55,7 @@ class TorchModel(Model, metaclass=abc.ABCMeta):
         in eval mode without gradients; outputs concatenated along the first axis."""
         self.net.eval()
         outputs = []
-        with torch.no_grad():
+        with torch.no_grad(), deterministic(self.device):
             for start in range(0, len(tensors[0]), self.batch_size):
                 batch = (t[start : start + self.batch_size].to(self.device) for t in tensors)
                 outputs.append(fn(*batch).float().cpu())

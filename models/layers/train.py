@@ -12,6 +12,8 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
+from models.layers.determinism import deterministic
+
 
 @dataclass
 class TrainLog:
@@ -52,7 +54,17 @@ def train_early_stopping(
 ) -> TrainLog:
     """`loss_fn(idx)` returns the mean loss of the training examples at positions idx (a CPU int64
     tensor); `evaluate()` runs under no_grad in eval mode. Training stops once `patience` epochs in
-    a row fail to beat the best metric. Without `evaluate` every epoch runs and the last is kept."""
+    a row fail to beat the best metric. Without `evaluate` every epoch runs and the last is kept.
+    The same seed gives the same weights, on a CUDA device too."""
+    device = next(module.parameters()).device
+    with deterministic(device):
+        return _train(module, n_examples, loss_fn, evaluate, epochs=epochs, batch_size=batch_size, lr=lr,
+                      patience=patience, seed=seed, weight_decay=weight_decay, metric=metric, desc=desc)
+
+
+def _train(module: nn.Module, n_examples: int, loss_fn: Callable[[torch.Tensor], torch.Tensor],
+           evaluate: Callable[[], float] | None, *, epochs: int, batch_size: int, lr: float, patience: int,
+           seed: int, weight_decay: float, metric: str, desc: str) -> TrainLog:
     torch.manual_seed(seed)
     rng = np.random.default_rng(seed)
     optimizer = torch.optim.Adam(module.parameters(), lr=lr, weight_decay=weight_decay)

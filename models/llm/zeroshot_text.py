@@ -15,6 +15,7 @@ from benchmark.data.dataset import Catalogue
 from benchmark.llm import DEFAULT_MODEL, LLMBackend, load_backend
 from benchmark.registry import register_model
 from benchmark.requests import ScoreRequest
+from models.layers import args
 from models.layers.citations import RECBENCH
 
 # Tried in order: the first pair whose answers are each one token is used (for SmolLM2 "YES" is
@@ -70,13 +71,11 @@ class LLMZeroShotText(Model):
         adapter_path: str | None = None,
     ) -> None:
         super().__init__()
-        if max_history < 0:
-            raise ModelError(f"max_history must be >= 0, got {max_history}")
         self.model_path = str(model_path)
         self.backend_name = backend
         self.device = device
-        self.batch_size = int(batch_size)
-        self.max_history = int(max_history)
+        self.batch_size = args.positive_int(self.meta.name, "batch_size", batch_size)
+        self.max_history = args.non_negative_int(self.meta.name, "max_history", max_history)
         self.dtype = dtype
         self.adapter_path = str(Path(adapter_path).expanduser()) if adapter_path else None
         self.backend: LLMBackend | None = None

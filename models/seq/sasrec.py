@@ -14,6 +14,7 @@ from torch import nn
 from benchmark.api import FitData, ModelError, ModelMeta, SeqFitData, candidate_matrix
 from benchmark.registry import register_model
 from benchmark.requests import RankRequest
+from models.layers import args
 from models.layers.attention import SelfAttentionBlock, causal_padding_mask
 from models.layers.citations import RECBENCH
 from models.layers.collate import IGNORE, next_item_windows, pad_histories
@@ -83,9 +84,20 @@ class SASRec(TorchModel):
         patience: int = 3,
         device: str = "auto",
     ):
-        self.hidden, self.blocks, self.heads, self.dropout, self.window = hidden, blocks, heads, dropout, window
-        self.epochs, self.batch_size, self.lr, self.weight_decay = epochs, batch_size, lr, weight_decay
-        self.patience, self.device_name = patience, device
+        name = self.meta.name
+        self.hidden = args.positive_int(name, "hidden", hidden)
+        self.blocks = args.positive_int(name, "blocks", blocks)
+        self.heads = args.positive_int(name, "heads", heads)
+        if self.hidden % self.heads:
+            raise ValueError(f"{name}: argument hidden ({hidden}) must be a multiple of heads ({heads})")
+        self.dropout = args.dropout_rate(name, "dropout", dropout)
+        self.window = args.positive_int(name, "window", window)
+        self.epochs = args.positive_int(name, "epochs", epochs)
+        self.batch_size = args.positive_int(name, "batch_size", batch_size)
+        self.lr = args.positive_number(name, "lr", lr)
+        self.weight_decay = args.non_negative_number(name, "weight_decay", weight_decay)
+        self.patience = args.positive_int(name, "patience", patience)
+        self.device_name = device
 
     def build(self, n_items: int) -> nn.Module:
         return SASRecNet(n_items, self.hidden, self.blocks, self.heads, self.dropout, self.window)
