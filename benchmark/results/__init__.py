@@ -117,21 +117,6 @@ def read_result(path: str | Path) -> dict[str, Any]:
     return data
 
 
-def read_responses(result_path: str | Path, result: dict[str, Any]):
-    """The result's per-example table (a pyarrow Table), checked against its recorded sha256."""
-    import pyarrow.parquet as pq
-
-    ref = (result.get("outputs") or {}).get("responses")
-    if not ref:
-        raise ResultError(f"{result_path}: the result has no per-example responses (status {result.get('status')})")
-    path = Path(result_path).parent / ref["file"]
-    if not path.exists():
-        raise ResultError(f"{path}: responses file missing")
-    if sha256_file(path) != ref["sha256"]:
-        raise ResultError(f"{path}: responses file does not match the sha256 its result records")
-    return pq.read_table(path)
-
-
 def result_files(directory: str | Path) -> list[Path]:
     return [p for p in sorted(Path(directory).glob("*.json")) if not p.name.startswith(TMP_PREFIX)]
 
