@@ -27,6 +27,9 @@
    folder (and one cold cache). Each run must be written by exactly one of them (their printed
    summaries' written counts add up to the plan's run count, and each run's line is printed by
    one runner only), and the folder must pass the same checks.
+4. A same-pid check (where `unshare` may make PID namespaces): a run that is PID 1 of its own
+   PID namespace, as in a container, killed while it writes a result, and re-run as PID 1 of a
+   fresh namespace, as when the container restarts on the same results volume; same checks.
 
 Prints one line per trial and a summary; exits 1 when anything was not clean. The workdir is
 removed afterwards unless --keep is given or something was not clean.
@@ -84,13 +87,28 @@ def write_plan(folder: Path, models: list) -> Path:
     return path
 
 
-def start(plan: Path, log: Path) -> subprocess.Popen:
-    """`recboard run plan` (this checkout's code) in its own process group, output to log.{out,err}."""
+UNSHARE = ["unshare", "--pid", "--fork", "--mount-proc"]
+
+
+def start(plan: Path, log: Path, pid_namespace: bool = False) -> subprocess.Popen:
+    """`recboard run plan` (this checkout's code) in its own process group, output to log.{out,err};
+    with `pid_namespace`, as PID 1 of a new PID namespace, as in a container."""
     env = dict(os.environ, TQDM_DISABLE="1", PYTHONUNBUFFERED="1",
                PYTHONPATH=os.pathsep.join(p for p in (str(REPO), os.environ.get("PYTHONPATH")) if p))
+    cmd = [sys.executable, "-m", "benchmark.cli", "run", str(plan)]
     with open(f"{log}.out", "w") as out, open(f"{log}.err", "w") as err:
-        return subprocess.Popen([sys.executable, "-m", "benchmark.cli", "run", str(plan)], cwd=REPO,
+        return subprocess.Popen(UNSHARE + cmd if pid_namespace else cmd, cwd=REPO,
                                 stdout=out, stderr=err, env=env, start_new_session=True)
+
+
+def pid_namespaces() -> bool:
+    """Whether this machine lets us start a process as PID 1 of a new PID namespace."""
+    try:
+        r = subprocess.run(UNSHARE + [sys.executable, "-c", "import os; print(os.getpid())"],
+                           capture_output=True, text=True, timeout=60)
+    except (OSError, subprocess.TimeoutExpired):
+        return False
+    return r.returncode == 0 and r.stdout.strip() == "1"
 
 
 def kill(proc: subprocess.Popen) -> None:
@@ -382,12 +400,16 @@ class TrialOutcome:
     cache_state_at_kill: str  # what the kill left in the cache: none | temp | partial | all
 
 
-def kill_trial(workdir: Path, n: int, ref: Reference, models: list, moment: Moment) -> TrialOutcome:
-    folder = workdir / f"trial-{n:02d}"
+def kill_trial(workdir: Path, n: int, ref: Reference, models: list, moment: Moment,
+               pid_namespace: bool = False) -> TrialOutcome:
+    """Kill a run at the moment, re-run it, check. With `pid_namespace` both are PID 1 of a PID
+    namespace of their own, as when a container is restarted on the same results volume: the
+    re-run has the very process id the dead run's claims and temporary files name."""
+    folder = workdir / (f"same-pid-{n:02d}" if pid_namespace else f"trial-{n:02d}")
     plan = write_plan(folder, models)
     results, cache = folder / "results", folder / "cache"
     t0 = time.monotonic()
-    proc = start(plan, folder / "killed")
+    proc = start(plan, folder / "killed", pid_namespace)
     at = kill_at(proc, moment, results, cache, t0)
     after_kill = inspect_folder(results)
     cache_names = listdir(cache)
@@ -399,7 +421,7 @@ def kill_trial(workdir: Path, n: int, ref: Reference, models: list, moment: Mome
     # the killed run's own folder may hold temp files, claims and orphans; never a broken result
     problems += [f"after the kill: {p}" for p in after_kill.problems
                  if not p.startswith(("temporary file left", "claim left", "orphaned responses"))]
-    proc2 = start(plan, folder / "rerun")
+    proc2 = start(plan, folder / "rerun", pid_namespace)
     proc2.wait()
     s = summary(folder / "rerun", proc2.returncode)
     if s is None:
@@ -422,7 +444,7 @@ def kill_trial(workdir: Path, n: int, ref: Reference, models: list, moment: Mome
     when = f"killed at {at:5.2f} s" if at is not None else "finished before the kill"
     note = f"; {litter} dead cache temp folder(s) left" if litter else ""
     verdict = "clean" if not problems else "NOT CLEAN: " + "; ".join(problems)
-    line = f"trial {n:2d} [{moment}] {when} | left: {left} | {rerun}{note} | {verdict}"
+    line = f"{'same-pid' if pid_namespace else 'trial'} {n:2d} [{moment}] {when} | left: {left} | {rerun}{note} | {verdict}"
     return TrialOutcome(line, problems, moment.mode, at is not None, cache_state)
 
 
@@ -472,6 +494,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--seed", type=int, default=0, help="seed of the kill moments (default 0)")
     ap.add_argument("--quick", action="store_true", help="random and most-popular only (no dnn, sasrec)")
     ap.add_argument("--no-concurrent", action="store_true", help="skip the two-runners check")
+    ap.add_argument("--no-same-pid", action="store_true", help="skip the same-pid re-run check")
     ap.add_argument("--workdir", type=Path, help="where the folders go (default: a new temporary folder)")
     ap.add_argument("--keep", action="store_true", help="keep the workdir even when everything is clean")
     args = ap.parse_args(argv)
@@ -496,10 +519,21 @@ def main(argv: list[str] | None = None) -> int:
         line, conc_problems = concurrent_check(workdir, ref, models)
         print(line, flush=True)
         conc = "clean" if not conc_problems else "NOT CLEAN"
-    ok = clean == len(outcomes) and not conc_problems
+    same_pid, same_pid_problems = "not run", []
+    if not args.no_same_pid:
+        if pid_namespaces():
+            # kill while the middle run's JSON is written: a temporary file, a claim and a responses
+            # file without its JSON are left, all named after PID 1, which the re-run is too
+            outcome = kill_trial(workdir, 1, ref, models, Moment("write", nth=2 * (ref.runs // 2)), pid_namespace=True)
+            print(outcome.line, flush=True)
+            same_pid_problems = outcome.problems
+            same_pid = "clean" if not outcome.problems else "NOT CLEAN"
+        else:
+            same_pid = "skipped (no PID namespaces here: unshare --pid --fork --mount-proc failed)"
+    ok = clean == len(outcomes) and not conc_problems and not same_pid_problems
     killed = sum(o.killed for o in outcomes)
     print(f"crash safety: {clean}/{len(outcomes)} trials clean ({killed} killed mid-run, {in_cache} during the "
-          f"task-data cache build); concurrent runs: {conc}")
+          f"task-data cache build); concurrent runs: {conc}; same-pid re-run: {same_pid}")
     if ok and not args.keep and args.workdir is None:
         shutil.rmtree(workdir, ignore_errors=True)
     else:
