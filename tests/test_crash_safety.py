@@ -8,6 +8,7 @@ import importlib.util
 import json
 import shutil
 import sys
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -46,7 +47,9 @@ def test_killed_runs_rerun_to_the_reference_results(reference):
     # container) where this machine allows it: the re-run must not take the dead run's claims
     # and temporary files for its own
     same_pid = [False, False, cs.pid_namespaces()]
-    outcomes = [cs.kill_trial(workdir, n, ref, MODELS, m, ns) for n, (m, ns) in enumerate(zip(moments, same_pid), 1)]
+    with ThreadPoolExecutor(3) as pool:  # independent folders; at once, as most of each is start-up
+        outcomes = list(pool.map(lambda n, m, ns: cs.kill_trial(workdir, n, ref, MODELS, m, ns), (1, 2, 3),
+                                 moments, same_pid))
     for outcome in outcomes:
         assert outcome.problems == [], outcome.line
     assert all(o.killed for o in outcomes[:2]), [o.line for o in outcomes]
