@@ -6,8 +6,8 @@
 1. A reference: one uninterrupted `recboard run` of a small plan (synthetic data, 150 users and
    200 items; ctr, seqrec full and sampled-100; random, most-popular, dnn and sasrec with one
    epoch each) into its own folder, watched to measure its timeline: when it first writes
-   anything (task-data cache or results folder), how long each cache save and each result write
-   lasts, and when its last result lands.
+   anything (task-data cache or results folder), how long each cache save lasts, and when its
+   last result lands.
 2. N kill trials, each in a fresh folder of its own (results and task-data cache, so each trial
    also builds the cache cold and is independent of the others): start `recboard run`, SIGKILL
    its process group at a moment drawn from `--seed`, then re-run it to completion. Moments:
@@ -317,8 +317,8 @@ def reference_run(workdir: Path, models: list, poll: float = 0.0005) -> Referenc
 @dataclass
 class Moment:
     mode: str  # uniform | cache | write
-    at: float = 0.0  # uniform: seconds after start
-    nth: int = 1  # cache, write: kill at the n-th temporary file seen
+    at: float = 0.0  # uniform: seconds after the run's first write
+    nth: int = 1  # cache, write: kill at the n-th cache save / results file write seen
     delay: float = 0.0  # cache: then wait this long
 
     def __str__(self) -> str:
@@ -397,6 +397,7 @@ class TrialOutcome:
     problems: list[str]
     mode: str
     killed: bool
+    incomplete: bool  # the kill left some run of the plan without a complete result
     cache_state_at_kill: str  # what the kill left in the cache: none | temp | partial | all
 
 
@@ -444,8 +445,9 @@ def kill_trial(workdir: Path, n: int, ref: Reference, models: list, moment: Mome
     when = f"killed at {at:5.2f} s" if at is not None else "finished before the kill"
     note = f"; {litter} dead cache temp folder(s) left" if litter else ""
     verdict = "clean" if not problems else "NOT CLEAN: " + "; ".join(problems)
-    line = f"{'same-pid' if pid_namespace else 'trial'} {n:2d} [{moment}] {when} | left: {left} | {rerun}{note} | {verdict}"
-    return TrialOutcome(line, problems, moment.mode, at is not None, cache_state)
+    kind = "same-pid" if pid_namespace else "trial"
+    line = f"{kind} {n:2d} [{moment}] {when} | left: {left} | {rerun}{note} | {verdict}"
+    return TrialOutcome(line, problems, moment.mode, at is not None, len(after_kill.complete) < ref.runs, cache_state)
 
 
 # --- two runners at once -----------------------------------------------------------------------
@@ -482,7 +484,8 @@ def concurrent_check(workdir: Path, ref: Reference, models: list) -> tuple[str, 
             problems.append("the runners' printed runs are not the plan's runs")
     problems += compare(inspect_folder(folder / "results"), ref.folder)
     problems += check_cache(folder / "cache")[0]
-    line = "concurrent: " + "; ".join(parts) + " | " + ("clean" if not problems else "NOT CLEAN: " + "; ".join(problems))
+    verdict = "clean" if not problems else "NOT CLEAN: " + "; ".join(problems)
+    line = "concurrent: " + "; ".join(parts) + " | " + verdict
     return line, problems
 
 
@@ -531,9 +534,9 @@ def main(argv: list[str] | None = None) -> int:
         else:
             same_pid = "skipped (no PID namespaces here: unshare --pid --fork --mount-proc failed)"
     ok = clean == len(outcomes) and not conc_problems and not same_pid_problems
-    killed = sum(o.killed for o in outcomes)
-    print(f"crash safety: {clean}/{len(outcomes)} trials clean ({killed} killed mid-run, {in_cache} during the "
-          f"task-data cache build); concurrent runs: {conc}; same-pid re-run: {same_pid}")
+    midway = sum(o.killed and o.incomplete for o in outcomes)
+    print(f"crash safety: {clean}/{len(outcomes)} trials clean ({midway} killed with runs left to do, {in_cache} "
+          f"during the task-data cache build); concurrent runs: {conc}; same-pid re-run: {same_pid}")
     if ok and not args.keep and args.workdir is None:
         shutil.rmtree(workdir, ignore_errors=True)
     else:
