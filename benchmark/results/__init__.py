@@ -54,8 +54,21 @@ def validate_result(result: dict[str, Any], where: str = "result") -> None:
         raise ResultError(f"{where}: invalid at {path}: {error.message}")
 
 
+def process_start_time(pid: int) -> str | None:
+    """When process `pid` started (clock ticks after boot), or None (no such process, no /proc).
+    With its id it names one process even once the id is reused: a container's PID 1 is PID 1
+    again after a restart."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[19]
+    except (OSError, IndexError):
+        return None
+
+
 def _atomic_write(final: Path, write) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=f"{TMP_PREFIX}{os.getpid()}-", suffix=final.suffix, dir=final.parent)
+    # named by the writer's id and start time, so a sweep tells a dead writer's leftovers from a live one's
+    writer = f"{os.getpid()}-{process_start_time(os.getpid()) or 0}"
+    fd, tmp = tempfile.mkstemp(prefix=f"{TMP_PREFIX}{writer}-", suffix=final.suffix, dir=final.parent)
     try:
         os.fchmod(fd, 0o644)
         with os.fdopen(fd, "wb") as f:

@@ -2,10 +2,12 @@
 
 Before a run starts, its runner claims it: under an exclusive lock on the folder it checks that no
 complete result and no live claim exist, then writes `.claim-<run_id>` holding its process id and
-start time. A claim whose process is gone (a kill -9) is stale. Every claim pass also removes what
-dead writers left: stale claims, temporary files of dead processes, and responses files without
-their JSON. So two runners on one plan do every run once, and a re-run after a crash finishes
-the plan with nothing partial left behind.
+start time. A claim whose process is gone (a kill -9) is stale, and so is one whose process id
+now names a process that started at another time (a restarted container's PID 1). Every claim pass
+also removes what dead writers left: stale claims, temporary files of dead processes (named by
+process id and start time too), and responses files without their JSON. So two runners on one
+plan do every run once, and a re-run after a crash finishes the plan with nothing partial left
+behind.
 """
 
 from __future__ import annotations
@@ -17,27 +19,20 @@ from pathlib import Path
 from typing import Iterator
 
 from benchmark.results import RESPONSES_SUFFIX, TMP_PREFIX, ResultError, read_result, sha256_file
+from benchmark.results import process_start_time as _start_time
 
 CLAIM_PREFIX = ".claim-"
 
 
-def _start_time(pid: int) -> str | None:
-    try:
-        with open(f"/proc/{pid}/stat") as f:
-            return f.read().rsplit(")", 1)[1].split()[19]
-    except (OSError, IndexError):
-        return None
-
-
 def _alive(token: str) -> bool:
-    """Whether the process named by a `pid starttime` token still runs."""
+    """Whether the process named by a `pid starttime` token still runs. The start time decides
+    even for this process's own id: a runner restarted with the id of a dead one (PID 1 of a
+    container again) must not take the dead one's claims for its own."""
     try:
         pid_text, started = token.split()
         pid = int(pid_text)
     except ValueError:
         return False
-    if pid == os.getpid():
-        return True
     now = _start_time(pid)
     if now is not None:
         return now == started
@@ -123,9 +118,13 @@ class ResultStore:
                     p.unlink(missing_ok=True)
             except OSError:
                 continue
-        for p in self.directory.glob(f"{TMP_PREFIX}*"):
-            pid = p.name[len(TMP_PREFIX):].split("-", 1)[0]
-            if pid.isdigit() and not os.path.exists(f"/proc/{pid}"):
+        for p in self.directory.glob(f"{TMP_PREFIX}*"):  # .tmp-<pid>-<start time>-<random><suffix>
+            pid, _, rest = p.name[len(TMP_PREFIX):].partition("-")
+            started = rest.split("-", 1)[0]
+            if not pid.isdigit():
+                continue
+            dead = not _alive(f"{pid} {started}") if started.isdigit() else not os.path.exists(f"/proc/{pid}")
+            if dead:  # (a name without the start time is from an older harness: the id alone decides)
                 p.unlink(missing_ok=True)
         for p in self.directory.glob(f"*{RESPONSES_SUFFIX}"):
             run_id = p.name[: -len(RESPONSES_SUFFIX)]
