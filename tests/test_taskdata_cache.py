@@ -94,3 +94,11 @@ def test_sampled_mode_on_a_too_small_catalogue_is_refused_but_full_mode_runs():
     assert full and all(isinstance(r, RankRequest) for r in full)
     with pytest.raises(ProtocolError, match="untouched items"):
         make_task("seqrec", candidates="sampled-100").requests(td)
+
+
+def test_a_killed_builds_temp_folder_is_swept_on_the_next_build(tiny_dataset, tmp_path):
+    dead = tmp_path / ".tmp-999999999-12345-tiny-ctr-x"  # no such process
+    (dead / "data").mkdir(parents=True)
+    build_task_data(tiny_dataset, spec(), ("ctr",), cache_dir=tmp_path)
+    assert not dead.exists()
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".tmp-")]

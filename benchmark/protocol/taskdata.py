@@ -26,6 +26,7 @@ import numpy as np
 from benchmark.data.dataset import Catalogue, Dataset
 from benchmark.protocol.build import BUILDER_VERSION, BUILDERS, user_logs
 from benchmark.protocol.spec import ProtocolError, ProtocolSpec, stable_hash
+from benchmark.results import left_by_dead_writer, temp_prefix
 
 datasets.disable_progress_bars()
 
@@ -117,7 +118,10 @@ def build_one(ds: Dataset, spec: ProtocolSpec, task: str, cache_dir: str | Path 
 
 def _save(folder: Path, splits: datasets.DatasetDict, meta: dict[str, Any]) -> None:
     folder.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".tmp-{os.getpid()}-{folder.name}-", dir=folder.parent))
+    for stale in folder.parent.glob(".tmp-*"):  # a build killed mid-save
+        if left_by_dead_writer(stale.name):
+            shutil.rmtree(stale, ignore_errors=True)
+    tmp = Path(tempfile.mkdtemp(prefix=temp_prefix(), dir=folder.parent))
     try:
         splits.save_to_disk(str(tmp / "data"))
         (tmp / "data" / "recboard_meta.json").write_text(json.dumps(meta, sort_keys=True))

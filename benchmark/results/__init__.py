@@ -65,10 +65,27 @@ def process_start_time(pid: int) -> str | None:
         return None
 
 
+def temp_prefix() -> str:
+    """`.tmp-<pid>-<start time>-`: temporary files and folders are named by their writer, so a
+    sweep tells a dead writer's leftovers from a live one's (see `left_by_dead_writer`)."""
+    return f"{TMP_PREFIX}{os.getpid()}-{process_start_time(os.getpid()) or 0}-"
+
+
+def left_by_dead_writer(name: str) -> bool:
+    """Whether a `temp_prefix()` name was left by a process that no longer runs. A name without
+    the start time is from an older harness: the id alone decides."""
+    pid, _, rest = name[len(TMP_PREFIX):].partition("-")
+    started = rest.split("-", 1)[0]
+    if not name.startswith(TMP_PREFIX) or not pid.isdigit():
+        return False
+    if not started.isdigit():
+        return not os.path.exists(f"/proc/{pid}")
+    now = process_start_time(int(pid))
+    return now is None or now != started
+
+
 def _atomic_write(final: Path, write) -> None:
-    # named by the writer's id and start time, so a sweep tells a dead writer's leftovers from a live one's
-    writer = f"{os.getpid()}-{process_start_time(os.getpid()) or 0}"
-    fd, tmp = tempfile.mkstemp(prefix=f"{TMP_PREFIX}{writer}-", suffix=final.suffix, dir=final.parent)
+    fd, tmp = tempfile.mkstemp(prefix=temp_prefix(), suffix=final.suffix, dir=final.parent)
     try:
         os.fchmod(fd, 0o644)
         with os.fdopen(fd, "wb") as f:

@@ -18,7 +18,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator
 
-from benchmark.results import RESPONSES_SUFFIX, TMP_PREFIX, ResultError, read_result, sha256_file
+from benchmark.results import RESPONSES_SUFFIX, TMP_PREFIX, ResultError, left_by_dead_writer, read_result, sha256_file
 from benchmark.results import process_start_time as _start_time
 
 CLAIM_PREFIX = ".claim-"
@@ -118,13 +118,8 @@ class ResultStore:
                     p.unlink(missing_ok=True)
             except OSError:
                 continue
-        for p in self.directory.glob(f"{TMP_PREFIX}*"):  # .tmp-<pid>-<start time>-<random><suffix>
-            pid, _, rest = p.name[len(TMP_PREFIX):].partition("-")
-            started = rest.split("-", 1)[0]
-            if not pid.isdigit():
-                continue
-            dead = not _alive(f"{pid} {started}") if started.isdigit() else not os.path.exists(f"/proc/{pid}")
-            if dead:  # (a name without the start time is from an older harness: the id alone decides)
+        for p in self.directory.glob(f"{TMP_PREFIX}*"):
+            if left_by_dead_writer(p.name):
                 p.unlink(missing_ok=True)
         for p in self.directory.glob(f"*{RESPONSES_SUFFIX}"):
             run_id = p.name[: -len(RESPONSES_SUFFIX)]
