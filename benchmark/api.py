@@ -15,7 +15,7 @@ from typing import Any, ClassVar
 import numpy as np
 
 from benchmark.data.dataset import Catalogue
-from benchmark.requests import QARequest, RankRequest, ScoreRequest
+from benchmark.requests import QARequest, RankRequest, ScoreRequest, TopK
 
 PARADIGMS = ("baseline", "oracle", "dlrm", "seqrec", "llm", "llm-for-rs")
 ITEM_REPRESENTATIONS = ("none", "id", "text", "emb", "sid", "user-emb")
@@ -138,9 +138,11 @@ class Model:
     def score(self, requests: list[ScoreRequest]) -> np.ndarray:
         raise ModelError(f"{self.meta.name} does not support score (CTR) requests")
 
-    def rank(self, requests: list[RankRequest]) -> np.ndarray:
-        """Scores, shape (len(requests), n_candidates); all requests in one call share the candidate
-        mode (all None, or all the same number of candidates)."""
+    def rank(self, requests: list[RankRequest]) -> np.ndarray | TopK:
+        """Either dense scores, shape (len(requests), n_candidates), or a `TopK`: per request its
+        best K item ids (catalogue ids, drawn from the request's candidates when it has them) with
+        descending scores, everything unlisted tied below them. All requests in one call share the
+        candidate mode (all None, or all the same number of candidates)."""
         raise ModelError(f"{self.meta.name} does not support rank (next-item) requests")
 
     def answer(self, requests: list[QARequest]) -> list[int]:

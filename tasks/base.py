@@ -9,10 +9,16 @@ from typing import Any, ClassVar
 import numpy as np
 
 from benchmark.protocol import TaskData
+from benchmark.requests import TopK
 
 
 class ResponseError(ValueError):
-    """A model's responses have the wrong type, shape or values."""
+    """A model's responses have the wrong type, shape or values; `row` is the request at fault,
+    where one is."""
+
+    def __init__(self, message: str, row: int | None = None):
+        super().__init__(message)
+        self.row = row
 
 
 @dataclass
@@ -40,10 +46,12 @@ class Task:
     def fit_data(self, td: TaskData) -> Any:
         raise NotImplementedError
 
-    def check(self, responses: Any, requests: list, n_items: int) -> np.ndarray:
+    def check(self, responses: Any, requests: list, n_items: int) -> np.ndarray | TopK:
+        """The responses validated and normalised (float64 scores; a TopK for next item may stay
+        sparse), or a ResponseError saying what is wrong."""
         raise NotImplementedError
 
-    def evaluate(self, td: TaskData, responses: np.ndarray) -> Evaluation:
+    def evaluate(self, td: TaskData, responses: np.ndarray | TopK) -> Evaluation:
         raise NotImplementedError
 
     def n_candidates(self, td: TaskData) -> int | None:
@@ -54,6 +62,8 @@ class Task:
 
 
 def as_float_array(responses: Any, shape: tuple[int, ...], what: str) -> np.ndarray:
+    if isinstance(responses, TopK):
+        raise ResponseError(f"{what}: expected a score array of shape {shape}, got a TopK (next-item lists only)")
     try:
         arr = np.asarray(responses, dtype=np.float64)
     except (TypeError, ValueError) as e:

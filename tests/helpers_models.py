@@ -24,7 +24,7 @@ from benchmark.api import REQUEST_KINDS, CTRFitData, Model, ModelError, SeqFitDa
 from benchmark.data.dataset import TEXT_FIELDS, Catalogue
 from benchmark.metrics import rank_positions, ranking_metrics
 from benchmark.registry import get_model
-from benchmark.requests import RankRequest, ScoreRequest
+from benchmark.requests import RankRequest, ScoreRequest, TopK
 
 
 def make_catalogue(n_items: int, name: str = "toy") -> Catalogue:
@@ -133,6 +133,16 @@ def auc(labels: np.ndarray, scores: np.ndarray) -> float:
 def _mean_ndcg(scores: np.ndarray, target_pos: np.ndarray, mask: np.ndarray | None, k: int) -> float:
     greater, equal = rank_positions(scores, np.asarray(target_pos, dtype=np.int64), mask)
     return ranking_metrics(greater, equal, ks=(k,))[f"ndcg@{k}"]
+
+
+def dense(answer: np.ndarray | TopK, n_items: int) -> np.ndarray:
+    """A whole-catalogue rank answer as dense scores: a TopK's items as listed, the rest -inf."""
+    if not isinstance(answer, TopK):
+        return np.asarray(answer, dtype=np.float64)
+    out = np.full((len(answer.items), n_items), -np.inf)
+    rows, slots = np.nonzero(answer.items >= 0)
+    out[rows, answer.items[rows, slots]] = answer.scores[rows, slots]
+    return out
 
 
 def full_ndcg(scores: np.ndarray, seen: list[list[int]], targets: np.ndarray, k: int = 10) -> float:

@@ -146,3 +146,65 @@ def test_integer_scores_are_numbers(requests_file, tmp_path):
     rows = [{"id": r["id"], "score": i % 2} for i, r in enumerate(reqs)]
     _, ev = score_responses(path, write_jsonl(tmp_path / "ok.jsonl", rows), tmp_path / "cache")
     assert 0 <= ev.metrics["auc"] <= 1
+
+
+@pytest.mark.parametrize("candidates", ["full", "sampled-100"])
+def test_sparse_next_item_responses_score_as_their_dense_rows(requests_file, tmp_path, candidates):
+    path, header, reqs = requests_file("seqrec", candidates)
+    rng = np.random.default_rng(1)
+    sparse, dense = [], []
+    for r in reqs:
+        pool = np.arange(header["n_items"]) if r["candidates"] is None else np.array(r["candidates"])
+        items = rng.choice(pool, size=int(rng.integers(0, 30)), replace=False).tolist()
+        scores = sorted(rng.integers(0, 3, size=len(items)).astype(float).tolist(), reverse=True)
+        row = np.full(len(pool), -np.inf)
+        row[[int(np.flatnonzero(pool == i)[0]) for i in items]] = scores
+        dense.append({"id": r["id"], "scores": row.tolist()})
+        # half the lines leave their scores out: descending ranks, which here break the ties by list order
+        if r["id"] % 2:
+            sparse.append({"id": r["id"], "items": items, "scores": scores})
+        else:
+            sparse.append({"id": r["id"], "items": items})
+            row[[int(np.flatnonzero(pool == i)[0]) for i in items]] = np.arange(len(items), 0, -1)
+            dense[-1]["scores"] = row.tolist()
+    _, got = score_responses(path, write_jsonl(tmp_path / "sparse.jsonl", sparse[::-1]), tmp_path / "cache")
+    _, want = score_responses(path, write_jsonl(tmp_path / "dense.jsonl", dense), tmp_path / "cache")
+    assert got.metrics == want.metrics and 0 < got.metrics["hr@20"] < 1
+    for name, column in want.per_example.items():
+        np.testing.assert_array_equal(got.per_example[name], column, err_msg=name)
+
+
+@pytest.mark.parametrize("change, message", [
+    (lambda rows: rows[2].update(items=[1, "2"]), r"sparse.jsonl:3: \"items\" must be a list of JSON integers "
+                                                  r"\(item ids\); element 1 is '2'"),
+    (lambda rows: rows[2].update(items=7), r"sparse.jsonl:3: \"items\" must be .* got int"),
+    (lambda rows: rows[1].update(scores=[1.0]), r"sparse.jsonl:2: 1 \"scores\" for 3 \"items\""),
+    (lambda rows: rows[1].update(scores=[3, "2", 1]), r"sparse.jsonl:2: \"scores\" must be a list of JSON numbers"),
+    (lambda rows: rows[4].pop("items"), r"sparse.jsonl:5: a dense response in a file of sparse ones \(line 1\)"),
+    (lambda rows: rows[3].update(items=[5, 6, 5]), r"sparse.jsonl:4: next item \(full\): TopK row 3: item 5 is listed "
+                                                   "more than once"),
+    (lambda rows: rows[3].update(scores=[1, 2, 3]), r"sparse.jsonl:4: .*TopK row 3: scores must not increase"),
+    (lambda rows: rows[0].update(items=[10**6, 1, 2]), r"sparse.jsonl:1: .*TopK row 0: item id 1000000 in slot 0"),
+    (lambda rows: (rows[6].update(items=[1, 200, 2]), rows.insert(0, rows.pop(6))),
+     r"sparse.jsonl:1: .*TopK row 6: item id 200 in slot 1"),
+])
+def test_bad_sparse_responses_name_file_and_line(requests_file, tmp_path, change, message):
+    path, _, reqs = requests_file("seqrec", "full")
+    rows = [{"id": r["id"], "items": [1, 2, 3], "scores": [3.0, 2.0, 1.0]} for r in reqs]
+    change(rows)
+    with pytest.raises(ValueError, match=message):
+        score_responses(path, write_jsonl(tmp_path / "sparse.jsonl", rows), tmp_path / "cache")
+
+
+def test_a_sparse_item_outside_the_candidates_names_its_line(requests_file, tmp_path):
+    path, _, reqs = requests_file("seqrec", "sampled-100")
+    rows = [{"id": r["id"], "items": r["candidates"][:3]} for r in reqs]
+    outsider = next(i for i in range(200) if i not in reqs[5]["candidates"])
+    rows[5]["items"] = [outsider]
+    rows = [{"id": 0, "scores": [0.0] * 101}] + rows[1:]
+    with pytest.raises(ExchangeError, match=r"sparse.jsonl:2: a sparse response in a file of dense ones \(line 1\)"):
+        score_responses(path, write_jsonl(tmp_path / "sparse.jsonl", rows), tmp_path / "cache")
+    rows[0] = {"id": 0, "items": reqs[0]["candidates"][:1]}
+    with pytest.raises(ValueError, match=rf"sparse.jsonl:6: .*TopK row 5: item {outsider} is not one of the "
+                                         "request's candidates"):
+        score_responses(path, write_jsonl(tmp_path / "sparse.jsonl", rows), tmp_path / "cache")

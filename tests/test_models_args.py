@@ -19,6 +19,7 @@ COUNTS = {
     DNN: ("embed_dim", "epochs", "batch_size", "patience", "window"),
     SASRec: ("hidden", "blocks", "heads", "window", "epochs", "batch_size", "patience"),
     LLMZeroShotText: ("batch_size",),
+    MostPopular: ("top_k",),
 }
 BAD_COUNTS = (0, -3, 2.5, "8", True, None)
 BAD_CASES = [(cls, name, value) for cls, names in COUNTS.items() for name in names for value in BAD_COUNTS]
@@ -54,10 +55,16 @@ def test_sasrec_hidden_must_split_evenly_across_heads():
         SASRec(hidden=10, heads=4)
 
 
-@pytest.mark.parametrize("cls", [Random, MostPopular, Oracle])
+@pytest.mark.parametrize("cls", [Random, Oracle])
 def test_baselines_take_no_arguments(cls):
     with pytest.raises(TypeError, match=r"takes no arguments \['epochs'\]"):
         cls(epochs=-3)
+
+
+def test_most_popular_takes_top_k_only():
+    assert MostPopular().top_k == 100 and MostPopular(top_k=1).top_k == 1
+    with pytest.raises(TypeError, match="epochs"):
+        MostPopular(epochs=-3)
 
 
 def test_every_registered_model_builds_with_its_defaults():

@@ -4,6 +4,7 @@ from helpers_models import (
     auc,
     contract_problems,
     ctr_fixture,
+    dense,
     fitted,
     full_ndcg,
     make_catalogue,
@@ -15,9 +16,12 @@ from helpers_models import (
 )
 
 from benchmark.api import CTRFitData, ModelError, SeqFitData
-from benchmark.requests import RankRequest, ScoreRequest
+from benchmark.data import load_dataset
+from benchmark.protocol import ProtocolSpec, build_task_data
+from benchmark.requests import RankRequest, ScoreRequest, TopK
 from models.baselines.popularity import MostPopular
 from models.baselines.random import Random
+from tasks.seqrec import SeqRecTask
 
 CAT = make_catalogue(6)
 
@@ -59,19 +63,45 @@ def test_most_popular_ctr_counts_positive_rows():
     model = fitted(MostPopular(), CAT, data)
     probability = model.score([ScoreRequest(9, (), i) for i in range(6)])
     np.testing.assert_allclose(probability, [0.25, 0.5, 0.75, 0.75, 0.25, 0.25])
-    order = np.argsort(-model.rank([RankRequest(0, ())])[0], kind="stable")
-    assert order.tolist() == [2, 3, 1, 0, 4, 5]
+    assert model.rank([RankRequest(0, ())]).items.tolist() == [[2, 3, 1, 0, 4, 5]]
+    short = fitted(MostPopular(top_k=2), CAT, data).rank([RankRequest(0, ())])
+    assert short.items.tolist() == [[2, 3]] and short.scores[0, 0] > short.scores[0, 1]
 
 
 def test_most_popular_next_item_counts_and_candidate_order():
     data = SeqFitData([(4, 5, 4), (5, 4, 0), (1,)], [], np.array([]), [])
     model = fitted(MostPopular(), CAT, data)
     full = model.rank([RankRequest(0, ()), RankRequest(1, (4,))])
-    assert full.shape == (2, 6) and np.array_equal(full[0], full[1])
-    assert np.argsort(-full[0], kind="stable").tolist() == [4, 5, 0, 1, 2, 3]
+    assert isinstance(full, TopK) and full.items.tolist() == [[4, 5, 0, 1, 2, 3]] * 2
+    assert (np.diff(full.scores, axis=1) < 0).all()
     sampled = model.rank([RankRequest(0, (), np.array([2, 4, 0]))])
-    np.testing.assert_array_equal(sampled[0], full[0, [2, 4, 0]])
-    assert model.score([]).shape == (0,) and model.rank([]).shape == (0, 6)
+    np.testing.assert_array_equal(sampled[0], dense(full, 6)[0, [2, 4, 0]])
+    assert model.score([]).shape == (0,) and model.rank([]).items.shape == (0, 6)
+
+
+def test_most_popular_lists_score_as_its_full_order_on_default_like_data():
+    """The top-100 list against the dense row of the same order, on the default plan's data: every
+    metric at a cut-off (all are <= 20) agrees exactly, although users' seen items inside the list
+    are masked."""
+    ds = load_dataset(adapter="synthetic", n_users=2000, n_items=1000, seed=0, name="synthetic")
+    spec = ProtocolSpec.from_overrides({"seq_test_users": 1000, "seq_valid_users": 500})
+    td = build_task_data(ds, spec, ("seqrec",), cache_dir=None)["seqrec"]
+    task = SeqRecTask("full")
+    model = fitted(MostPopular(), td.catalogue, task.fit_data(td))
+    requests = task.requests(td)
+    answer = model.rank(requests)
+    assert isinstance(answer, TopK) and answer.items.shape == (1000, 100)
+    assert sum(bool(set(seen) & set(model.top_items[:20].tolist())) for seen in td.splits["test"]["seen"]) > 100
+    got = task.evaluate(td, task.check(answer, requests, td.n_items))
+    full_order = np.tile(model.ranking_scores, (len(requests), 1))
+    want = task.evaluate(td, task.check(full_order, requests, td.n_items))
+    at_cutoffs = sorted(k for k in want.metrics if "@" in k)
+    assert set(got.metrics) == set(want.metrics) and len(at_cutoffs) == 7 * 4
+    assert {k: got.metrics[k] for k in at_cutoffs} == {k: want.metrics[k] for k in at_cutoffs}
+    assert want.metrics["ndcg@10"] > 0 and want.metrics["coverage@20"] > 0
+    for name in ["user", *at_cutoffs]:
+        if name in want.per_example:
+            np.testing.assert_array_equal(got.per_example[name], want.per_example[name], err_msg=name)
 
 
 def test_popularity_beats_random_on_fixtures():
@@ -83,7 +113,7 @@ def test_popularity_beats_random_on_fixtures():
 
     rand = fitted(Random(), seq.catalogue, seq.fit)
     pop = fitted(MostPopular(), seq.catalogue, seq.fit)
-    assert full_ndcg(pop.rank(seq.test), seq.test_seen, seq.test_targets) > 2 * full_ndcg(
+    assert full_ndcg(dense(pop.rank(seq.test), seq.catalogue.n_items), seq.test_seen, seq.test_targets) > 2 * full_ndcg(
         rand.rank(seq.test), seq.test_seen, seq.test_targets
     )
     sampled = with_sampled_candidates(seq.test, seq.test_targets, seq.catalogue.n_items, 49)

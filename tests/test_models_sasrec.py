@@ -3,6 +3,7 @@ import pytest
 from helpers_models import (
     contract_problems,
     ctr_fixture,
+    dense,
     fitted,
     full_ndcg,
     sampled_ndcg,
@@ -41,7 +42,7 @@ def test_registered_and_keeps_its_contract():
 
 def test_learns_transitions(sasrec, data):
     ndcg = {
-        name: full_ndcg(model.rank(data.test), data.test_seen, data.test_targets)
+        name: full_ndcg(dense(model.rank(data.test), data.catalogue.n_items), data.test_seen, data.test_targets)
         for name, model in [
             ("sasrec", sasrec),
             ("popular", fitted(MostPopular(), data.catalogue, data.fit)),

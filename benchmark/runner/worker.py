@@ -28,6 +28,7 @@ import numpy as np
 
 from benchmark.api import Model, ModelMeta
 from benchmark.data.dataset import Catalogue
+from benchmark.requests import TopK
 from benchmark.runner.environment import environment
 from benchmark.runner.spec import ModelRef
 from benchmark.runner.timing import PeakMemory, measure_latency, timed_call
@@ -237,10 +238,7 @@ def _answer(model: Model, meta: dict[str, Any], job: Job, seed: int, fit_s: floa
         env = environment(device)
         efficiency["threads"] = env.get("threads")
         stage = "validate"
-        try:
-            responses = np.asarray(responses, dtype=np.float64)
-        except (TypeError, ValueError) as e:
-            raise TypeError(f"responses are not numeric: {e}") from None
+        responses = transportable(responses)
         return JobOutput(job.run_id, True, responses=responses, efficiency=efficiency, environment=env,
                          num_parameters=model.num_parameters(), meta=meta, error=latency_error)
     except BaseException as e:
@@ -249,20 +247,42 @@ def _answer(model: Model, meta: dict[str, Any], job: Job, seed: int, fit_s: floa
         return JobOutput(job.run_id, False, error=error_info(stage, e), meta=meta)
 
 
+def transportable(responses: Any) -> np.ndarray | TopK:
+    """Responses as plain numeric arrays, which every executor carries alike: float64 scores, or a
+    TopK of int64 ids and float64 scores (the parent's task checks the values)."""
+    try:
+        if isinstance(responses, TopK):
+            items = np.asarray(responses.items)
+            if not np.issubdtype(items.dtype, np.integer):
+                raise TypeError(f"TopK.items must hold integer item ids, got dtype {items.dtype}")
+            return TopK(items.astype(np.int64, copy=False), np.asarray(responses.scores, dtype=np.float64))
+        return np.asarray(responses, dtype=np.float64)
+    except (TypeError, ValueError) as e:
+        raise TypeError(f"responses are not numeric: {e}") from None
+
+
 def collect(order: WorkOrder) -> list[JobOutput]:
     outputs: list[JobOutput] = []
     execute_order(order, outputs.append)
     return outputs
 
 
+def _save(array: np.ndarray, path: Path) -> None:
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".part-", suffix=".npy")
+    with os.fdopen(fd, "wb") as f:
+        np.save(f, array, allow_pickle=False)
+    os.replace(tmp, path)
+
+
 def write_output(out_dir: Path, index: int, output: JobOutput) -> None:
-    """JSON plus a plain .npy: the parent never unpickles what a model's process wrote."""
+    """JSON plus plain .npy files (`0000.npy` for dense scores; `0000.items.npy` and
+    `0000.scores.npy` for a TopK): the parent never unpickles what a model's process wrote."""
     fields = {k: v for k, v in output.__dict__.items() if k != "responses"}
-    if output.responses is not None:
-        fd, tmp = tempfile.mkstemp(dir=out_dir, prefix=".part-", suffix=".npy")
-        with os.fdopen(fd, "wb") as f:
-            np.save(f, np.asarray(output.responses, dtype=np.float64), allow_pickle=False)
-        os.replace(tmp, out_dir / f"{index:04d}.npy")
+    if isinstance(output.responses, TopK):
+        _save(np.asarray(output.responses.items, dtype=np.int64), out_dir / f"{index:04d}.items.npy")
+        _save(np.asarray(output.responses.scores, dtype=np.float64), out_dir / f"{index:04d}.scores.npy")
+    elif output.responses is not None:
+        _save(np.asarray(output.responses, dtype=np.float64), out_dir / f"{index:04d}.npy")
     fd, tmp = tempfile.mkstemp(dir=out_dir, prefix=".part-", suffix=".json")
     with os.fdopen(fd, "w") as f:
         json.dump(fields, f, default=str, allow_nan=True)
@@ -275,11 +295,21 @@ def read_outputs(out_dir: Path) -> list[JobOutput]:
         fields = json.loads(path.read_text())
         if not isinstance(fields, dict) or set(fields) - set(JobOutput.__dataclass_fields__):
             raise ValueError(f"{path.name}: not a job output")
-        npy = path.with_suffix(".npy")
-        if npy.exists():
-            fields["responses"] = np.load(npy, allow_pickle=False)
+        fields["responses"] = _read_responses(path)
         outputs.append(JobOutput(**fields))
     return outputs
+
+
+def _read_responses(json_path: Path) -> np.ndarray | TopK | None:
+    dense, items, scores = (json_path.with_suffix(suffix) for suffix in (".npy", ".items.npy", ".scores.npy"))
+    present = [p.exists() for p in (dense, items, scores)]
+    if present == [True, False, False]:
+        return np.load(dense, allow_pickle=False)
+    if present == [False, True, True]:
+        return TopK(np.load(items, allow_pickle=False), np.load(scores, allow_pickle=False))
+    if any(present):
+        raise ValueError(f"{json_path.name}: responses need {dense.name} alone or both {items.name} and {scores.name}")
+    return None
 
 
 def main(argv: list[str]) -> int:
