@@ -73,13 +73,8 @@ class DNN(TorchModel):
         self.embed_dim = args.positive_int(name, "embed_dim", embed_dim)
         self.hidden = args.positive_ints(name, "hidden", hidden)
         self.dropout = args.dropout_rate(name, "dropout", dropout)
-        self.epochs = args.positive_int(name, "epochs", epochs)
-        self.batch_size = args.positive_int(name, "batch_size", batch_size)
-        self.lr = args.positive_number(name, "lr", lr)
-        self.weight_decay = args.non_negative_number(name, "weight_decay", weight_decay)
-        self.patience = args.positive_int(name, "patience", patience)
-        self.window = args.positive_int(name, "window", window)
-        self.device_name = device
+        self.set_training(epochs=epochs, batch_size=batch_size, lr=lr, weight_decay=weight_decay, patience=patience,
+                          window=window, device=device)
 
     def build(self, n_items: int) -> nn.Module:
         return DNNNet(n_items, self.embed_dim, self.hidden, self.dropout)

@@ -11,6 +11,7 @@ from torch import nn
 
 from benchmark.api import Model
 from benchmark.data.dataset import Catalogue
+from models.layers import args
 from models.layers.determinism import deterministic
 from models.layers.train import TrainLog
 
@@ -28,6 +29,18 @@ class TorchModel(Model, metaclass=abc.ABCMeta):
     net: nn.Module
     device_name: str = "auto"
     train_log: TrainLog | None = None
+
+    def set_training(self, *, epochs: int, batch_size: int, lr: float, weight_decay: float, patience: int,
+                     window: int, device: str) -> None:
+        """Check and keep the training arguments every torch model takes."""
+        name = self.meta.name
+        self.epochs = args.positive_int(name, "epochs", epochs)
+        self.batch_size = args.positive_int(name, "batch_size", batch_size)
+        self.lr = args.positive_number(name, "lr", lr)
+        self.weight_decay = args.non_negative_number(name, "weight_decay", weight_decay)
+        self.patience = args.positive_int(name, "patience", patience)
+        self.window = args.positive_int(name, "window", window)
+        self.device_name = device
 
     @abc.abstractmethod
     def build(self, n_items: int) -> nn.Module:

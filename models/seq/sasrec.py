@@ -91,13 +91,8 @@ class SASRec(TorchModel):
         if self.hidden % self.heads:
             raise ValueError(f"{name}: argument hidden ({hidden}) must be a multiple of heads ({heads})")
         self.dropout = args.dropout_rate(name, "dropout", dropout)
-        self.window = args.positive_int(name, "window", window)
-        self.epochs = args.positive_int(name, "epochs", epochs)
-        self.batch_size = args.positive_int(name, "batch_size", batch_size)
-        self.lr = args.positive_number(name, "lr", lr)
-        self.weight_decay = args.non_negative_number(name, "weight_decay", weight_decay)
-        self.patience = args.positive_int(name, "patience", patience)
-        self.device_name = device
+        self.set_training(epochs=epochs, batch_size=batch_size, lr=lr, weight_decay=weight_decay, patience=patience,
+                          window=window, device=device)
 
     def build(self, n_items: int) -> nn.Module:
         return SASRecNet(n_items, self.hidden, self.blocks, self.heads, self.dropout, self.window)
