@@ -22,12 +22,12 @@ def plan(folder, executor):
                      "seq_finetune_sequences": 300, "latency_sample": 3, "latency_warmup": 1},
         "datasets": {"syn": {"adapter": "synthetic", "n_users": 150, "n_items": 200, "seed": 3}},
         "tasks": ["ctr", {"name": "seqrec", "candidates": "full"}, {"name": "seqrec", "candidates": "sampled-100"}],
-        "models": MODELS, "executor": executor})
+        "models": MODELS, "executor": executor, "threads": 2})
 
 
 @pytest.fixture(scope="module")
 def local_ray():
-    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)  # as the CI machine has
     yield
     ray.shutdown()
 

@@ -13,7 +13,7 @@
       - random
       - {key: dnn, args: {epochs: 5}, tasks: [ctr], datasets: [synthetic]}
     submissions: submissions          # every valid submission folder in it joins the plan
-    threads: 2                        # torch CPU threads (default: torch's own choice); recorded
+    threads: 2                        # torch CPU threads (default: torch's own choice); part of a result's identity
     executor: inprocess               # built-in models: inprocess (default), subprocess or ray
     timeout_s: 3600                   # per order of runs in a subprocess or on Ray (wall clock)
     memory_mb: 16384                  # per subprocess (RLIMIT_DATA); null for no limit

@@ -7,7 +7,8 @@
   Outputs come back as JSON and plain .npy files, never as pickles, so nothing the model's process
   wrote can run code in the parent. Submissions always run here.
 - `ray`: one Ray task per order on the cluster at RAY_ADDRESS (or a local instance), with the
-  model's GPUs requested; orders run concurrently and are collected as they finish.
+  plan's `threads` as CPUs and the model's GPUs requested; orders run concurrently and are
+  collected as they finish.
 """
 
 from __future__ import annotations
@@ -165,7 +166,7 @@ class RayExecutor:
         ray = self.ray
         pending: dict[Any, tuple[WorkOrder, dict, float]] = {}
         for order, limits in orders:
-            task = ray.remote(num_cpus=1, num_gpus=limits.get("gpus", 0), max_retries=0)(collect)
+            task = ray.remote(num_cpus=limits.get("cpus", 1), num_gpus=limits.get("gpus", 0), max_retries=0)(collect)
             pending[task.remote(order)] = (order, limits, time.monotonic())
         while pending:
             done, _ = ray.wait(list(pending), num_returns=1, timeout=1.0)

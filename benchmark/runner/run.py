@@ -130,7 +130,7 @@ def expand(config: Config, choices: list[ModelChoice]) -> list[PlannedRun]:
                     td = data[(ds_name, task.name)]
                     failed = isinstance(td, BaseException)
                     runs.append(PlannedRun(choice.ref, choice.meta, choice.code, task, ds_name, seed, config.protocol,
-                                           None if failed else td, td if failed else None))
+                                           None if failed else td, td if failed else None, config.threads))
     return runs
 
 
@@ -278,7 +278,8 @@ def run_plan(config: Config, validate_submission: Validator | None = None) -> Pl
                     record(run, JobOutput(run.run_id, False, error=pending.early[run.run_id]), pending, "none")
             if pending.order is not None:
                 by_id[id(pending.order)] = pending
-                limits = {"timeout_s": config.timeout_s, "memory_mb": config.memory_mb, "gpus": gpus[id(group[0].ref)]}
+                limits = {"timeout_s": config.timeout_s, "memory_mb": config.memory_mb, "gpus": gpus[id(group[0].ref)],
+                          "cpus": config.threads or 1}
                 bar.set_postfix_str(mine[0].run_id[:60])
                 yield pending.order, limits
 

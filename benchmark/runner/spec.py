@@ -4,7 +4,8 @@ that names its result.
 A result's identity is everything that can change its numbers: the model key, its arguments and
 its code; the task's name, variant and version; the task data's content hash (which covers the
 task's protocol fields, the dataset's fingerprint with its item text, and the builder version);
-the latency-sampling fields; the seed; and the harness version. `result_id` hashes it, and the
+the latency-sampling fields; the torch thread count (a float sum's order, so a trained model,
+depends on it); the seed; and the harness version. `result_id` hashes it, and the
 file name carries it, so two different runs never share a file and an identical run is skipped.
 """
 
@@ -77,6 +78,7 @@ class PlannedRun:
     protocol: ProtocolSpec
     task_data: Any = None  # TaskData, or None when it could not be built
     data_error: BaseException | None = None
+    threads: int | None = None  # torch CPU threads: float sums, hence trained weights, depend on it
 
     @property
     def task_data_hash(self) -> str | None:
@@ -87,7 +89,7 @@ class PlannedRun:
                 "task": self.task.name, "task_version": self.task.version, "variant": self.task.variant,
                 "task_data_hash": self.task_data_hash, "dataset": self.dataset,
                 "latency": {"sample": self.protocol.latency_sample, "warmup": self.protocol.latency_warmup},
-                "seed": self.seed, "harness": benchmark.__version__}
+                "threads": self.threads, "seed": self.seed, "harness": benchmark.__version__}
 
     @property
     def result_id(self) -> str:
