@@ -88,7 +88,7 @@ class SubprocessExecutor:
                 pickle.dump(order, f, protocol=pickle.HIGHEST_PROTOCOL)
             proc = subprocess.Popen(
                 [sys.executable, "-m", "benchmark.runner.worker", str(work / "order.pkl"), str(work / "out")],
-                stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, cwd=work,
                 preexec_fn=_limit_memory(memory_mb), env=os.environ | {"PYTHONUNBUFFERED": "1"})
             tail: collections.deque[str] = collections.deque(maxlen=25)
             reader = threading.Thread(target=self._pump, args=(proc, tail), daemon=True)
