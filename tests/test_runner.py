@@ -296,3 +296,15 @@ def test_subprocess_executor_gives_the_same_metrics(tmp_path):
     for rid in a:
         assert b[rid]["executor"] == "subprocess" and b[rid]["status"] == "ok"
         assert a[rid]["metrics"] == b[rid]["metrics"]
+
+
+def test_recboard_run_exits_nonzero_when_a_run_failed(tmp_path, broken_models):
+    import yaml
+
+    from benchmark.cli import main
+
+    ok_plan, bad_plan = tmp_path / "ok.yaml", tmp_path / "bad.yaml"
+    ok_plan.write_text(yaml.safe_dump(raw_plan(tmp_path / "a", [{"key": "random", "tasks": ["ctr"]}])))
+    bad_plan.write_text(yaml.safe_dump(raw_plan(tmp_path / "b", ["random", "t-raises"])))
+    assert main(["run", str(ok_plan)]) == 0
+    assert main(["run", str(bad_plan)]) == 1
