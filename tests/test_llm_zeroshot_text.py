@@ -105,7 +105,7 @@ def test_prompt_is_the_task_template_rendered_exactly_as_before(model):
     )
     # the documented cue: the chat template's assistant turn, then the template's answer_prefix ("")
     assert model.template.chat == "tokenizer" and model.template.answer_prefix == ""
-    assert model.prompt(REQUESTS[0]).endswith(model.backend.apply_chat("")[len("<|user|><|end|>"):])
+    assert model.prompt(REQUESTS[0]).endswith("<|end|><|assistant|>" + model.template.answer_prefix)
     assert model.extra_stats()["chat_template_applied"] is True
 
 
@@ -215,3 +215,17 @@ def test_importing_the_package_and_the_model_never_imports_vllm():
         "assert 'benchmark.llm.vllm_backend' not in sys.modules\n"
     )
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_the_worker_hands_over_the_template_before_setup(model, checkpoint, catalogue):
+    from benchmark.runner.spec import ModelRef
+    from benchmark.runner.worker import Job, WorkOrder, collect
+
+    ref = ModelRef("llm-zeroshot-text", {"model_path": str(checkpoint), "batch_size": 3, "max_history": 3})
+    job = Job("r", "score", REQUESTS, np.array([], dtype=np.int64), np.array([0]))
+    [out] = collect(WorkOrder(ref, catalogue, 0, [job], prompts={"ctr": CTR_PROMPT}))
+    assert out.ok and out.error is None, out.error
+    np.testing.assert_allclose(out.responses, model.score(REQUESTS), atol=1e-6)
+    [failed] = collect(WorkOrder(ref, catalogue, 0, [job]))
+    assert not failed.ok and failed.error["stage"] == "setup" and failed.error["type"] == "ModelError"
+    assert "no 'ctr' prompt template was given" in failed.error["message"]
