@@ -2,9 +2,18 @@
 
 A wrapper subclasses `Model`, sets `meta`, implements the methods for the request types it
 supports (`score`, `rank`, `answer`) and, unless zero-shot, `fit`. The runner calls, in order:
-`__init__(**args)`, `setup(catalogue, seed)`, `fit(data)` (fine-tuned models only), then the
+`__init__(**args)`, then sets `prompts` (models of a prompted paradigm, see below), then
+`setup(catalogue, seed)`, `fit(data)` (fine-tuned models only), then the
 request methods with every request of the run at once, then single requests for latency, each
 after `reset_caches()`.
+
+Prompts belong to the task, not to model code. A model whose paradigm is in PROMPTED_PARADIGMS
+gets, before `setup`, `self.prompts`: task name → {"name", "version", "text"}, the task's
+versioned jinja2 template (tasks/prompts/*.j2) for each task of the run. It renders its prompts
+with `benchmark.prompts.PromptTemplate.from_dict(self.prompts["ctr"])` and should raise
+ModelError when the template it needs is missing. The result records the template (name,
+version, sha256, chat wrapping, answer prefix) and the template is part of the result's identity.
+Other models get an empty dict.
 """
 
 from __future__ import annotations
@@ -22,6 +31,11 @@ ITEM_REPRESENTATIONS = ("none", "id", "text", "emb", "sid", "user-emb")
 SCHEMES = ("zero-shot", "fine-tuned")
 BACKENDS = ("numpy", "torch", "hf", "vllm")
 REQUEST_KINDS = ("score", "rank", "answer")
+PROMPTED_PARADIGMS = ("llm", "llm-for-rs")  # models that are handed the task's prompt template
+
+
+def uses_prompts(meta: "ModelMeta") -> bool:
+    return meta.paradigm in PROMPTED_PARADIGMS
 
 
 class ModelError(RuntimeError):
@@ -123,6 +137,9 @@ class Model:
     meta: ClassVar[ModelMeta]
     batch_size: int = 256
     device: Any = "cpu"  # where it computes; recorded with its efficiency figures
+    # task name → {"name", "version", "text"}: the tasks' prompt templates, set by the runner
+    # before setup() for models of a prompted paradigm (the runner assigns a fresh dict).
+    prompts: dict[str, dict[str, Any]] = {}
 
     def __init__(self, **kwargs: Any) -> None:
         if kwargs:

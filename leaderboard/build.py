@@ -226,6 +226,7 @@ class Row:
     source: str
     args_hash: str
     latest: dict[str, Any]
+    template_sha: str | None = None  # the prompt template's sha256, for prompted models
     cells: dict[tuple[str, str | None], Cell] = field(default_factory=dict)
     efficiency: list[EffValue] = field(default_factory=list)
     show_args_hash: bool = False
@@ -238,6 +239,11 @@ class Row:
     @property
     def name(self) -> str:
         return str(self.meta.get("name") or self.key)
+
+    @property
+    def template(self) -> dict[str, Any] | None:
+        """The prompt template the row's runs were made with (name, version, sha256, ...)."""
+        return self.latest["task"].get("template") if self.template_sha is not None else None
 
     @property
     def args(self) -> dict[str, Any]:
@@ -277,6 +283,12 @@ class Table:
     order: tuple[int, str, str]
 
 
+def template_sha(run: dict[str, Any]) -> str | None:
+    """The sha256 of the prompt template a prompted model's run used; None for other runs."""
+    template = run["task"].get("template")
+    return str(template.get("sha256")) if isinstance(template, dict) else None
+
+
 def column_key(run: dict[str, Any]) -> tuple[str, str | None]:
     return (str(run["task"]["dataset"]["name"]), run["task"]["task_data_hash"])
 
@@ -310,14 +322,16 @@ def table_spec(task: str, variant: str | None) -> tuple[int, dict[str, Any]]:
 def build_table(task: str, variant: str | None, runs: list[dict[str, Any]]) -> Table:
     order, spec = table_spec(task, variant)
 
-    def row_key(r: dict[str, Any]) -> tuple[str, str, str]:
-        return (r["model"]["key"], r["model"]["source"], stable_hash(r["model"]["args"]))
+    def row_key(r: dict[str, Any]) -> tuple[str, str, str, str | None]:
+        # Columns are task data; the prompt template belongs to the row, so one model's results
+        # with two templates are two rows, and every model shares the task data's column.
+        return (r["model"]["key"], r["model"]["source"], stable_hash(r["model"]["args"]), template_sha(r))
 
     by_column: dict[tuple[str, str | None], list[dict[str, Any]]] = {}
     for r in runs:
         by_column.setdefault(column_key(r), []).append(r)
     hashes_per_dataset = Counter(ds for ds, _ in by_column)
-    ranked_rows_per_dataset: dict[str, set[tuple[str, str, str]]] = {}
+    ranked_rows_per_dataset: dict[str, set[tuple[str, str, str, str | None]]] = {}
     for (ds, _), col_runs in by_column.items():
         ranked_rows_per_dataset.setdefault(ds, set()).update(row_key(r) for r in col_runs if r["status"] == "ok")
     runs_per_dataset = Counter(column_key(r)[0] for r in runs)
@@ -342,20 +356,21 @@ def build_table(task: str, variant: str | None, runs: list[dict[str, Any]]) -> T
         )
     )
 
-    by_row: dict[tuple[str, str, str], list[dict[str, Any]]] = {}
+    by_row: dict[tuple[str, str, str, str | None], list[dict[str, Any]]] = {}
     for r in runs:
         by_row.setdefault(row_key(r), []).append(r)
-    configs_per_model = Counter((k, s) for k, s, _ in by_row)
+    configs_per_model = Counter((k, s) for k, s, _ in {key[:3] for key in by_row})
 
     table_id = "t-" + slug(task, variant)
     rows = []
-    for (key, source, args_hash), row_runs in by_row.items():
+    for (key, source, args_hash, sha), row_runs in by_row.items():
         row = Row(
-            id="r-" + short_id(table_id, key, source, args_hash),
+            id="r-" + short_id(table_id, key, source, args_hash, *([sha] if sha is not None else [])),
             key=key,
             source=source,
             args_hash=args_hash,
             latest=max(row_runs, key=run_order),
+            template_sha=sha,
             show_args_hash=configs_per_model[(key, source)] > 1,
         )
         for col in columns:
@@ -378,7 +393,7 @@ def build_table(task: str, variant: str | None, runs: list[dict[str, Any]]) -> T
                 parts.append((1, 0.0))
             else:
                 parts.append((0, -cell.mean if col.metric["higher_is_better"] else cell.mean))
-        return (*parts, row.name.lower(), row.key, row.source, row.args_hash)
+        return (*parts, row.name.lower(), row.key, row.source, row.args_hash, row.template_sha or "")
 
     rows.sort(key=rank_key)
     for i, row in enumerate(rows, 1):

@@ -8,6 +8,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
+from benchmark.prompts import PromptTemplate
 from benchmark.protocol import TaskData
 from benchmark.requests import TopK
 
@@ -35,6 +36,16 @@ class Task:
     request_kind: ClassVar[str]  # "score" | "rank" | "answer": the model method that answers
     main_metric: ClassVar[str]
     variant: str | None = None
+    prompt_name: ClassVar[str | None] = None  # the task's template in tasks/prompts, for LLM models
+
+    @property
+    def prompt(self) -> PromptTemplate | None:
+        """The task's prompt template (tasks/prompts/<prompt_name>.j2), or None when it has none."""
+        if self.prompt_name is None:
+            return None
+        from tasks.prompts import load
+
+        return load(self.prompt_name)
 
     @property
     def label(self) -> str:

@@ -19,6 +19,7 @@ class CTRTask(Task):
     version = "1"
     request_kind = "score"
     main_metric = "auc"
+    prompt_name = "ctr_yes_no"
 
     def requests(self, td: TaskData, split: str = "test") -> list[ScoreRequest]:
         s = td.splits[split]

@@ -29,6 +29,7 @@ class SeqRecTask(Task):
     version = "1"
     request_kind = "rank"
     main_metric = "ndcg@10"
+    prompt_name = "seqrec_next_item"
 
     def __init__(self, candidates: str = "full"):
         if candidates not in CANDIDATE_MODES:

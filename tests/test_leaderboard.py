@@ -310,6 +310,33 @@ def test_same_model_with_other_args_is_another_row(tmp_path: Path) -> None:
     assert all(" · args " in row[1]["text"] for row in rows)
 
 
+def prompted_result(key: str, template: dict[str, Any] | None, **kwargs: Any) -> dict[str, Any]:
+    """A result of a prompted model made with `template` (recorded and part of its identity)."""
+    r = make_result(key, identity_extra={"template": template} if template else None, **kwargs)
+    r["task"]["template"] = template
+    return r
+
+
+def test_prompt_templates_split_rows_not_columns(tmp_path: Path) -> None:
+    v1 = {"name": "ctr_yes_no", "version": "1", "sha256": "1" * 64, "chat": "tokenizer", "answer_prefix": ""}
+    v2 = {**v1, "version": "2", "sha256": "2" * 64}
+    html, page = build_page(tmp_path, [
+        prompted_result("llm", v1, value=0.60), prompted_result("llm", v2, value=0.70),
+        prompted_result("llm", v2, value=0.72, seed=1), make_result("dnn", value=0.80),
+    ])
+    table = page.table("ctr")
+    assert [h for h in table["headers"] if "AUC" in h] == ["ml-1m AUC ↑"]  # one column for all three
+    texts = [row[1]["text"] for row in table["rows"]]
+    assert models(table) == ["dnn", "llm", "llm"]
+    assert "prompt" not in texts[0]
+    assert "llm · builtin · prompt ctr_yes_no v2 #22222222" in texts[1]
+    assert "llm · builtin · prompt ctr_yes_no v1 #11111111" in texts[2]
+    assert " · args " not in texts[1]  # same args: the template alone tells the rows apart
+    cells = [re.sub(r" \[.*", "", row[2]["text"]) for row in table["rows"]]
+    assert cells[0].startswith("0.8000") and cells[1].startswith("0.7100") and cells[2].startswith("0.6000")
+    assert html.count("<h3>Prompt template</h3>") == 2
+
+
 def test_ok_run_without_its_main_metric_is_a_dash(tmp_path: Path) -> None:
     result = make_result("alpha")
     result["metrics"] = {"other": 0.5}

@@ -15,8 +15,10 @@ from transformers import AutoModelForCausalLM, AutoTokenizer
 from benchmark.api import ModelError
 from benchmark.data.dataset import Catalogue
 from benchmark.llm.testing import make_tiny_adapter, make_tiny_checkpoint
+from benchmark.prompts import PromptTemplate
 from benchmark.requests import ScoreRequest
 from models.llm.zeroshot_text import LLMZeroShotText
+from tasks import CTRTask
 
 TITLES = ["The Dark Knight", "Toy Story", "The Matrix", "Finding Nemo", "Garden Hose", "Space Travel Guide", ""]
 CATEGORIES = ["movies", "movies", "movies", "movies", "garden", "books", "toys"]
@@ -36,11 +38,29 @@ def checkpoint(tmp_path_factory):
     return make_tiny_checkpoint(tmp_path_factory.mktemp("tiny-llama"))
 
 
-@pytest.fixture(scope="module")
-def model(checkpoint, catalogue):
-    m = LLMZeroShotText(model_path=str(checkpoint), batch_size=3, max_history=3)
+CTR_PROMPT = CTRTask().prompt.to_order()
+
+
+def build(checkpoint, catalogue, prompt=None, **kwargs):
+    """As the worker does: construct, hand over the task's template, then set up."""
+    m = LLMZeroShotText(model_path=str(checkpoint), **({"batch_size": 3, "max_history": 3} | kwargs))
+    m.prompts = {"ctr": prompt or CTR_PROMPT}
     m.setup(catalogue, seed=0)
     return m
+
+
+def variant(**front) -> dict:
+    """The CTR template with front-matter fields changed."""
+    text = CTR_PROMPT["text"]
+    for key, value in front.items():
+        text, n = __import__("re").subn(rf"(?m)^{key}: .*$", f"{key}: {value}", text)
+        assert n == 1, key
+    return {**CTR_PROMPT, "text": text}
+
+
+@pytest.fixture(scope="module")
+def model(checkpoint, catalogue):
+    return build(checkpoint, catalogue)
 
 
 REQUESTS = [
@@ -68,6 +88,61 @@ def test_prompt_lists_recent_history_oldest_first_then_the_candidate(model):
     assert "Candidate item: item 6 (category: toys)" in model.prompt(REQUESTS[2])
     assert "(no history)" in model.prompt(REQUESTS[5])
     assert model.answers == ("Yes", "No")
+
+
+def test_prompt_is_the_task_template_rendered_exactly_as_before(model):
+    expected = (
+        "<|user|>You are a recommender system. These are the items a user interacted with, oldest first:\n"
+        "1. Toy Story\n2. The Matrix\n3. Finding Nemo\n\n"
+        "Candidate item: Garden Hose (category: garden; brand: AcmeGarden)\n"
+        "Will the user interact with the candidate item? Answer Yes or No.<|end|><|assistant|>"
+    )
+    assert model.prompt(REQUESTS[0]) == expected
+    assert model.prompt(REQUESTS[5]) == (
+        "<|user|>You are a recommender system. These are the items a user interacted with, oldest first:\n"
+        "(no history)\n\nCandidate item: Toy Story (category: movies)\n"
+        "Will the user interact with the candidate item? Answer Yes or No.<|end|><|assistant|>"
+    )
+    # the documented cue: the chat template's assistant turn, then the template's answer_prefix ("")
+    assert model.template.chat == "tokenizer" and model.template.answer_prefix == ""
+    assert model.prompt(REQUESTS[0]).endswith("<|end|><|assistant|>" + model.template.answer_prefix)
+    assert model.extra_stats()["chat_template_applied"] is True
+
+
+def test_without_a_template_setup_fails_clearly(checkpoint, catalogue):
+    bare = LLMZeroShotText(model_path=str(checkpoint))
+    with pytest.raises(ModelError, match="no 'ctr' prompt template was given"):
+        bare.setup(catalogue, seed=0)
+    bare.prompts = {"seqrec": CTRTask().prompt.to_order()}
+    with pytest.raises(ModelError, match=r"got templates for \['seqrec'\]"):
+        bare.setup(catalogue, seed=0)
+    broken = {**CTR_PROMPT, "text": CTR_PROMPT["text"].replace("{{ candidate }}", "{{ candidate_title }}")}
+    with pytest.raises(ModelError, match="candidate_title"):
+        build(checkpoint, catalogue, broken).prompt(REQUESTS[0])
+
+
+def test_the_answer_prefix_is_where_the_answer_is_scored(model, checkpoint, catalogue):
+    cued = build(checkpoint, catalogue, variant(answer_prefix='"Answer: "'))
+    prompt = cued.prompt(REQUESTS[0])
+    assert prompt == model.prompt(REQUESTS[0]) + "Answer: "
+    tokenizer = AutoTokenizer.from_pretrained(checkpoint, local_files_only=True)
+    lm = AutoModelForCausalLM.from_pretrained(checkpoint, local_files_only=True).eval()
+    yes, no = (tokenizer(a, add_special_tokens=False).input_ids[0] for a in ("Yes", "No"))
+    scores = cued.score(REQUESTS)
+    for request, score in zip(REQUESTS, scores):
+        ids = tokenizer(cued.prompt(request), add_special_tokens=False, return_tensors="pt").input_ids
+        with torch.no_grad():
+            last = lm(ids).logits[0, -1].double()
+        assert score == pytest.approx(torch.softmax(last[[yes, no]], 0)[0].item(), abs=1e-5)
+    assert np.abs(scores - model.score(REQUESTS)).max() > 1e-4
+
+
+def test_chat_none_uses_the_rendered_text_as_is(model, checkpoint, catalogue):
+    raw = build(checkpoint, catalogue, variant(chat="none"))
+    assert raw.prompt(REQUESTS[0]) == raw.message(REQUESTS[0]) == model.message(REQUESTS[0])
+    assert not raw.prompt(REQUESTS[0]).startswith("<|user|>")
+    assert raw.extra_stats()["chat_template_applied"] is False
+    assert np.abs(raw.score(REQUESTS) - model.score(REQUESTS)).max() > 1e-4
 
 
 def test_score_is_eq6_probability_of_yes(model, checkpoint):
@@ -109,8 +184,7 @@ def test_efficiency_figures(model, checkpoint):
 
 def test_adapter_changes_the_scores(model, checkpoint, catalogue, tmp_path):
     adapter = make_tiny_adapter(checkpoint, tmp_path / "lora")
-    tuned = LLMZeroShotText(model_path=str(checkpoint), batch_size=3, max_history=3, adapter_path=str(adapter))
-    tuned.setup(catalogue, seed=0)
+    tuned = build(checkpoint, catalogue, adapter_path=str(adapter))
     assert np.abs(tuned.score(REQUESTS) - model.score(REQUESTS)).max() > 1e-4
     assert tuned.num_parameters() > model.num_parameters()
 
@@ -121,6 +195,7 @@ def test_misuse_is_reported(checkpoint, catalogue, tmp_path):
         fresh.score(REQUESTS)
     assert fresh.num_parameters() is None and fresh.extra_stats() == {}
     missing = LLMZeroShotText(model_path=str(tmp_path / "nowhere"))
+    missing.prompts = {"ctr": CTR_PROMPT}
     with pytest.raises(ModelError, match="nowhere"):
         missing.setup(catalogue, seed=0)
 
@@ -140,3 +215,17 @@ def test_importing_the_package_and_the_model_never_imports_vllm():
         "assert 'benchmark.llm.vllm_backend' not in sys.modules\n"
     )
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_the_worker_hands_over_the_template_before_setup(model, checkpoint, catalogue):
+    from benchmark.runner.spec import ModelRef
+    from benchmark.runner.worker import Job, WorkOrder, collect
+
+    ref = ModelRef("llm-zeroshot-text", {"model_path": str(checkpoint), "batch_size": 3, "max_history": 3})
+    job = Job("r", "score", REQUESTS, np.array([], dtype=np.int64), np.array([0]))
+    [out] = collect(WorkOrder(ref, catalogue, 0, [job], prompts={"ctr": CTR_PROMPT}))
+    assert out.ok and out.error is None, out.error
+    np.testing.assert_allclose(out.responses, model.score(REQUESTS), atol=1e-6)
+    [failed] = collect(WorkOrder(ref, catalogue, 0, [job]))
+    assert not failed.ok and failed.error["stage"] == "setup" and failed.error["type"] == "ModelError"
+    assert "no 'ctr' prompt template was given" in failed.error["message"]

@@ -156,7 +156,7 @@ def base_result(run: PlannedRun, executor: str) -> dict[str, Any]:
         "model": {"key": run.ref.key, "meta": run.meta.to_dict(), "args": run.ref.args,
                   "source": run.ref.source, "code": run.code, "num_parameters": None},
         "task": {"name": run.task.name, "version": run.task.version, "variant": run.task.variant,
-                 "template": None,
+                 "template": run.template,
                  "protocol": run.protocol.data_fields(run.task.name) | {
                      "latency_sample": run.protocol.latency_sample, "latency_warmup": run.protocol.latency_warmup},
                  "dataset": {"name": run.dataset,
@@ -208,7 +208,10 @@ def make_pending(runs: list[PlannedRun], threads: int | None) -> Pending:
         pending.early.update({j.run_id: error_info("data", e) for j in jobs})
         return pending
     expected = first.meta.to_dict() if first.ref.is_submission else None
-    pending.order = WorkOrder(first.ref, catalogue_for(first), first.seed, jobs, fit_data, threads, expected)
+    prompts: dict[str, dict[str, Any]] = {}
+    for run in runs:
+        prompts.update(run.prompts())
+    pending.order = WorkOrder(first.ref, catalogue_for(first), first.seed, jobs, fit_data, threads, expected, prompts)
     return pending
 
 

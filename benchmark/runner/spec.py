@@ -5,7 +5,9 @@ A result's identity is everything that can change its numbers: the model key, it
 its code; the task's name, variant and version; the task data's content hash (which covers the
 task's protocol fields, the dataset's fingerprint with its item text, and the builder version);
 the latency-sampling fields; the torch thread count (a float sum's order, so a trained model,
-depends on it); the seed; and the harness version. `result_id` hashes it, and the
+depends on it); the seed; the harness version; and, for models that are handed the task's
+prompt (see `benchmark.api.uses_prompts`), the prompt template's name, version and sha256 (so
+editing a template makes new results; other models' identities carry no template key). `result_id` hashes it, and the
 file name carries it, so two different runs never share a file and an identical run is skipped.
 """
 
@@ -19,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 import benchmark
-from benchmark.api import ModelMeta
+from benchmark.api import ModelMeta, uses_prompts
 from benchmark.protocol import ProtocolSpec, stable_hash
 
 _SAFE = re.compile(r"[^A-Za-z0-9._-]+")
@@ -84,7 +86,25 @@ class PlannedRun:
     def task_data_hash(self) -> str | None:
         return self.task_data.content_hash if self.task_data is not None else None
 
+    @property
+    def template(self) -> dict[str, Any] | None:
+        """The task's prompt template as the result records it, for prompted models; else None."""
+        prompt = self.task.prompt if uses_prompts(self.meta) else None
+        return prompt.to_dict() if prompt is not None else None
+
+    def prompts(self) -> dict[str, dict[str, Any]]:
+        """What the work order hands the model: task name → {name, version, text}."""
+        prompt = self.task.prompt if uses_prompts(self.meta) else None
+        return {self.task.name: prompt.to_order()} if prompt is not None else {}
+
     def identity(self) -> dict[str, Any]:
+        identity = self._identity()
+        template = self.template
+        if template is not None:
+            identity["template"] = template
+        return identity
+
+    def _identity(self) -> dict[str, Any]:
         return {"model": self.ref.key, "args": self.ref.args, "code": self.code, "source": self.ref.source,
                 "task": self.task.name, "task_version": self.task.version, "variant": self.task.variant,
                 "task_data_hash": self.task_data_hash, "dataset": self.dataset,

@@ -58,6 +58,9 @@ class WorkOrder:
     fit_data: Any = None
     threads: int | None = None
     expected_meta: dict[str, Any] | None = None  # a submission's meta as validated; must not change
+    # task name → {"name", "version", "text"}: the prompt templates of the order's task(s), handed
+    # to the model as `model.prompts` before setup (empty for models that take no prompts)
+    prompts: dict[str, dict[str, Any]] = field(default_factory=dict)
 
 
 @dataclass
@@ -191,6 +194,7 @@ def execute_order(order: WorkOrder, emit: Callable[[JobOutput], None]) -> None:
         stage = "setup"
         seed_everything(order.seed)
         model = cls(**order.ref.args)
+        model.prompts = {task: dict(template) for task, template in order.prompts.items()}
         model.setup(order.catalogue, order.seed)
         fit_s = 0.0
         if cls.meta.scheme == "fine-tuned":

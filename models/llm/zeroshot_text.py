@@ -1,7 +1,11 @@
 """Zero-shot LLM CTR on item text (RecBench group E): the prompt lists the user's history titles,
 oldest first, then the candidate, and asks whether the user will interact with it. The click
 probability is RecBench eq. 6, the softmax over the yes and no answers' first-token logits at the
-prompt's last position."""
+prompt's last position.
+
+The prompt is the CTR task's template (tasks/prompts/ctr_yes_no.j2), handed over by the runner in
+`self.prompts["ctr"]`; this model only fills in its variables (history, candidate, details, yes,
+no), wraps the text as the template's `chat` says and appends its `answer_prefix`."""
 
 from __future__ import annotations
 
@@ -13,6 +17,7 @@ import numpy as np
 from benchmark.api import Model, ModelError, ModelMeta
 from benchmark.data.dataset import Catalogue
 from benchmark.llm import DEFAULT_MODEL, LLMBackend, load_backend
+from benchmark.prompts import PromptError, PromptTemplate
 from benchmark.registry import register_model
 from benchmark.requests import ScoreRequest
 from models.layers import args
@@ -22,6 +27,7 @@ from models.layers.citations import RECBENCH
 # two tokens, "Yes" one); failing that, the first pair whose first tokens differ.
 ANSWER_PAIRS = (("Yes", "No"), ("YES", "NO"), ("yes", "no"))
 MAX_TITLE_CHARS = 120
+TASK = "ctr"
 
 
 def pick_answers(backend: LLMBackend) -> tuple[str, str]:
@@ -83,6 +89,14 @@ class LLMZeroShotText(Model):
     def setup(self, catalogue: Catalogue, seed: int) -> None:
         import torch
 
+        given = self.prompts.get(TASK)
+        if given is None:
+            raise ModelError(f"{self.meta.name}: no {TASK!r} prompt template was given (the runner sets "
+                             f"model.prompts from the task; got templates for {sorted(self.prompts)})")
+        try:
+            self.template = PromptTemplate.from_dict(given)
+        except PromptError as e:
+            raise ModelError(f"{self.meta.name}: bad {TASK!r} prompt template: {e}") from None
         super().setup(catalogue, seed)
         torch.manual_seed(seed)
         items = catalogue.items
@@ -100,22 +114,22 @@ class LLMZeroShotText(Model):
         )
         self.answers = pick_answers(self.backend)
 
-    def prompt(self, request: ScoreRequest) -> str:
-        """The chat-formatted prompt for one request; history first, so that the prompts of one
-        user share a long prefix and differ only at the end."""
+    def message(self, request: ScoreRequest) -> str:
+        """The task template rendered for one request, before chat wrapping; history first, so
+        that the prompts of one user share a long prefix and differ only at the end."""
         history = request.history[-self.max_history :] if self.max_history else ()
-        lines = "\n".join(f"{k}. {self._titles[i]}" for k, i in enumerate(history, 1)) or "(no history)"
-        candidate = self._titles[request.item]
-        if self._details[request.item]:
-            candidate += f" ({self._details[request.item]})"
         yes, no = self.answers
-        message = (
-            "You are a recommender system. These are the items a user interacted with, oldest first:\n"
-            f"{lines}\n\n"
-            f"Candidate item: {candidate}\n"
-            f"Will the user interact with the candidate item? Answer {yes} or {no}."
-        )
-        return self.backend.apply_chat(message)
+        try:
+            return self.template.render(history=[self._titles[i] for i in history], candidate=self._titles[request.item],
+                                        details=self._details[request.item], yes=yes, no=no)
+        except PromptError as e:
+            raise ModelError(f"{self.meta.name}: {e}") from None
+
+    def prompt(self, request: ScoreRequest) -> str:
+        """The exact text after which the answers' first tokens are scored: the message wrapped
+        as the template says (the tokenizer's chat template, ending with its assistant cue),
+        then the template's answer_prefix."""
+        return self.template.full_prompt(self.message(request), self.backend.apply_chat)
 
     def score(self, requests: list[ScoreRequest]) -> np.ndarray:
         if self.backend is None:
@@ -139,6 +153,8 @@ class LLMZeroShotText(Model):
         return {
             "llm_backend": self.backend.name,
             "answers": list(self.answers),
+            "chat_template_applied": self.template.chat == "tokenizer"
+            and bool(getattr(self.backend.tokenizer, "chat_template", None)),
             "requests_scored": counts.prompts,
             "prompt_tokens": counts.prompt_tokens,
             "prompt_tokens_per_request": counts.prompt_tokens / counts.prompts if counts.prompts else 0.0,
