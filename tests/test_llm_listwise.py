@@ -82,8 +82,8 @@ def test_one_token_continuation_is_the_next_token_log_softmax(backend, model):
     with torch.no_grad():
         last = model(torch.tensor([backend.encode_prompt(prompt)])).logits[0, -1].double()
     expected = torch.log_softmax(last, dim=-1)[token[0]].item()
-    got_sum, got_mean = backend.continuation_logprobs(prompt, ["Yes", " toy story"], "sum")[0], \
-        backend.continuation_logprobs(prompt, ["Yes", " toy story"], "mean")[0]
+    got_sum = backend.continuation_logprobs(prompt, ["Yes", " toy story"], "sum")[0]
+    got_mean = backend.continuation_logprobs(prompt, ["Yes", " toy story"], "mean")[0]
     assert got_sum == pytest.approx(expected, abs=1e-5)
     assert got_mean == pytest.approx(expected, abs=1e-5)
     # and it agrees with eq. 6 over two one-token choices: the difference of log-probs is the same
