@@ -98,6 +98,38 @@ class LLMBackend(ABC):
         """Shape (len(texts), hidden): the last hidden state, mean-pooled over the text's tokens."""
 
     @abstractmethod
+    def continuation_logprobs(self, prompt: str, continuations: list[str], normalize: str = "mean") -> np.ndarray:
+        """Shape (len(continuations),): each continuation's log-likelihood after `prompt`,
+        teacher-forced on its own tokens: the sum over its tokens of log p(token | prompt and the
+        continuation's earlier tokens), divided by its token count when `normalize` is "mean"
+        (the default, length-normalised) and left whole when it is "sum". The scored tokens are
+        exactly tokenize(continuation) appended after encode_prompt(prompt), so the boundary is
+        the caller's: pass " Title" for a title that follows a space. Empty continuations (no
+        tokens) are refused with BackendError."""
+
+    def continuation_logprobs_many(
+        self, prompts: list[str], continuations: list[list[str]], normalize: str = "mean"
+    ) -> list[np.ndarray]:
+        """`continuation_logprobs` for each prompt and its own list of continuations."""
+        if len(prompts) != len(continuations):
+            raise BackendError(f"{len(prompts)} prompts but {len(continuations)} lists of continuations")
+        return [self.continuation_logprobs(p, c, normalize) for p, c in zip(prompts, continuations)]
+
+    def continuation_token_ids(self, continuations: list[str], normalize: str) -> list[list[int]]:
+        """The tokens each continuation scores (see `continuation_logprobs`), checked."""
+        if normalize not in ("sum", "mean"):
+            raise BackendError(f"normalize must be 'sum' or 'mean', got {normalize!r}")
+        if not continuations:
+            raise BackendError("continuation_logprobs needs at least one continuation")
+        seqs = []
+        for c in continuations:
+            ids = self.tokenize(c)
+            if not ids:
+                raise BackendError(f"continuation {c!r} encodes to no tokens")
+            seqs.append(ids)
+        return seqs
+
+    @abstractmethod
     def num_parameters(self) -> int:
         """All parameters, adapter included."""
 

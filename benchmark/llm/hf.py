@@ -187,6 +187,71 @@ class HFBackend(LLMBackend):
         return out.logits[:, -1].float()
 
     @torch.inference_mode()
+    def continuation_logprobs(
+        self, prompt: str, continuations: list[str], normalize: str = "mean", *, naive: bool = False
+    ) -> np.ndarray:
+        """See LLMBackend. The prompt runs once without its last token; every candidate then runs
+        as that last token followed by its own tokens, right-padded in batches of `batch_size`
+        on copies of the prompt's KV cache, so the logits at the row's position k predict the
+        continuation's token k (the first from the prompt's last position). `naive=True` runs
+        prompt + continuation whole for each candidate alone instead: the reference, slow.
+
+        Counts: one prompt per candidate, prompt_tokens the prompt's plus the candidate's tokens
+        (what scoring each pair on its own would run); computed_tokens what actually ran."""
+        conts = self.continuation_token_ids(continuations, normalize)
+        prompt_ids = self.encode_prompt(prompt)
+        if not prompt_ids:
+            raise BackendError(f"prompt {prompt!r} encodes to no tokens")
+        longest = len(prompt_ids) + max(map(len, conts))
+        if self.max_positions and longest > self.max_positions:
+            raise BackendError(f"prompt and continuation of {longest} tokens exceed the model's {self.max_positions} positions")
+        self.counts.prompts += len(conts)
+        self.counts.prompt_tokens += sum(len(prompt_ids) + len(c) for c in conts)
+        totals = np.empty(len(conts), dtype=np.float64)
+        if naive:
+            for i, cont in enumerate(conts):
+                totals[i] = self._token_logprobs([prompt_ids + cont], [len(cont)])[0]
+        else:
+            shared = len(prompt_ids) - 1
+            cache = self._run_prefix(prompt_ids[:-1]) if shared else None
+            order = sorted(range(len(conts)), key=lambda i: len(conts[i]))
+            for chunk in self._chunks(order):
+                rows = [prompt_ids[-1:] + conts[i] for i in chunk]
+                totals[chunk] = self._token_logprobs(rows, [len(conts[i]) for i in chunk], cache, shared)
+        if normalize == "mean":
+            totals /= np.array([len(c) for c in conts], dtype=np.float64)
+        return totals
+
+    def _token_logprobs(
+        self, seqs: list[list[int]], scored: list[int], prefix_cache: DynamicCache | None = None, prefix_len: int = 0
+    ) -> np.ndarray:
+        """For each sequence, the summed log-probabilities of its last `scored` tokens, each given
+        everything before it (the prefix cache's tokens first). Rows are right-padded, so row
+        position k holds the k-th real token and its logits predict token k + 1."""
+        input_ids, mask = self._pad(seqs, "right")
+        positions = torch.arange(input_ids.shape[1], device=self.device).expand_as(input_ids) + prefix_len
+        kwargs: dict = {"use_cache": False}
+        if prefix_cache is not None:
+            cache = copy.deepcopy(prefix_cache)
+            cache.batch_repeat_interleave(len(seqs))
+            prefix_mask = torch.ones(len(seqs), prefix_len, dtype=mask.dtype, device=self.device)
+            mask = torch.cat([prefix_mask, mask], dim=1)
+            kwargs = {"past_key_values": cache, "use_cache": True}
+        first = min(len(seq) - n for seq, n in zip(seqs, scored)) - 1  # earliest position whose logits count
+        if first < 0:
+            raise BackendError("the first scored token needs a token before it")
+        logits = self.model(input_ids=input_ids, attention_mask=mask, position_ids=positions,
+                            logits_to_keep=input_ids.shape[1] - first, **kwargs).logits
+        self.counts.computed_tokens += sum(map(len, seqs))
+        out = np.empty(len(seqs), dtype=np.float64)
+        for r, (seq, n) in enumerate(zip(seqs, scored)):
+            start = len(seq) - n  # first scored token; it is predicted at position start - 1
+            logp = torch.log_softmax(logits[r, start - 1 - first : len(seq) - 1 - first].double(), dim=-1)
+            target = torch.tensor(seq[start:], device=logp.device).unsqueeze(1)
+            out[r] = logp.gather(1, target).sum().item()
+        return out
+
+    @torch.inference_mode()
     def generate(
         self, prompts: list[str], max_new_tokens: int = 32, allowed_continuations: TokenTrie | None = None
     ) -> list[str]:

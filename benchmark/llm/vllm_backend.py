@@ -97,6 +97,28 @@ class VLLMBackend(LLMBackend):
             rows.append([top[t].logprob for t in ids])
         return log_softmax_rows(np.array(rows, dtype=np.float64).reshape(len(prompts), len(ids)))
 
+    def continuation_logprobs(self, prompt: str, continuations: list[str], normalize: str = "mean") -> np.ndarray:
+        """See LLMBackend: each prompt + continuation runs as one request with `prompt_logprobs=0`,
+        which returns the log-probability of every prompt token as it stands (teacher-forced);
+        prefix caching shares the prompt between the requests where vLLM allows it.
+        Not exercised by the test suite (vLLM needs CUDA)."""
+        conts = self.continuation_token_ids(continuations, normalize)
+        prompt_ids = self.encode_prompt(prompt)
+        seqs = [prompt_ids + c for c in conts]
+        params = self._SamplingParams(max_tokens=1, temperature=0.0, prompt_logprobs=0)
+        outs = self.llm.generate(
+            [{"prompt_token_ids": s} for s in seqs], params, use_tqdm=False, lora_request=self._lora
+        )
+        self.counts.prompts += len(seqs)
+        self.counts.prompt_tokens += sum(map(len, seqs))
+        totals = np.empty(len(seqs), dtype=np.float64)
+        for i, (seq, cont, out) in enumerate(zip(seqs, conts, outs)):
+            self.counts.computed_tokens += len(seq) - (getattr(out, "num_cached_tokens", None) or 0)
+            self.counts.generated_tokens += len(out.outputs[0].token_ids)
+            per_token = out.prompt_logprobs[len(prompt_ids) :]
+            totals[i] = sum(entry[token].logprob for entry, token in zip(per_token, cont))
+        return totals / np.array([len(c) for c in conts]) if normalize == "mean" else totals
+
     def generate(
         self, prompts: list[str], max_new_tokens: int = 32, allowed_continuations: TokenTrie | None = None
     ) -> list[str]:
