@@ -308,3 +308,25 @@ def test_recboard_run_exits_nonzero_when_a_run_failed(tmp_path, broken_models):
     bad_plan.write_text(yaml.safe_dump(raw_plan(tmp_path / "b", ["random", "t-raises"])))
     assert main(["run", str(ok_plan)]) == 0
     assert main(["run", str(bad_plan)]) == 1
+
+
+def test_code_hash_ignores_where_the_code_lies_and_covers_llm_engines(tmp_path):
+    import shutil
+    from pathlib import Path
+
+    from benchmark.registry import get_model
+    from benchmark.runner.spec import ModelRef, code_hash
+
+    example = Path(__file__).resolve().parent.parent / "submissions" / "example"
+    a, b = tmp_path / "a" / "sub", tmp_path / "elsewhere" / "deeper" / "sub"
+    shutil.copytree(example, a)
+    shutil.copytree(example, b)
+    ref_a, ref_b = ModelRef("x", {}, str(a), "model.py:CoVisitation"), ModelRef("x", {}, str(b), "model.py:CoVisitation")
+    assert code_hash(ref_a, None) == code_hash(ref_b, None)
+    (b / "model.py").write_text((b / "model.py").read_text() + "\n# changed\n")
+    assert code_hash(ref_a, None) != code_hash(ref_b, None)
+    llm = get_model("llm-zeroshot-text")
+    import inspect
+
+    ref = ModelRef("llm-zeroshot-text")
+    assert code_hash(ref, inspect.getsourcefile(llm), llm.meta) != code_hash(ref, inspect.getsourcefile(llm))

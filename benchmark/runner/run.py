@@ -76,7 +76,7 @@ def model_choices(config: Config, report: PlanReport, validate_submission: Valid
     for entry in config.models:
         cls = get_model(entry.key)
         ref = ModelRef(entry.key, entry.args)
-        choices.append(ModelChoice(ref, cls.meta, code_hash(ref, inspect.getsourcefile(cls)), entry.tasks,
+        choices.append(ModelChoice(ref, cls.meta, code_hash(ref, inspect.getsourcefile(cls), cls.meta), entry.tasks,
                                    entry.datasets, entry.gpus))
     if config.submissions is not None:
         builtin = {c.ref.key for c in choices}
@@ -88,7 +88,7 @@ def model_choices(config: Config, report: PlanReport, validate_submission: Valid
             if problems or meta is None:
                 report.invalid_submissions[str(folder)] = problems or ["not validated"]
                 continue
-            choices.append(ModelChoice(sub.ref, meta, code_hash(sub.ref, None)))
+            choices.append(ModelChoice(sub.ref, meta, code_hash(sub.ref, None, meta)))
     return choices
 
 

@@ -47,24 +47,35 @@ class ModelRef:
 
 
 @lru_cache(maxsize=None)
-def _files_hash(paths: tuple[str, ...]) -> str:
+def _file_digest(path: str, mtime_ns: int, size: int) -> bytes:
+    return hashlib.sha256(Path(path).read_bytes()).digest()
+
+
+def _files_hash(files: tuple[tuple[str, str], ...]) -> str:
+    """(root, path) pairs: each file's name relative to its root, so that where a checkout or a
+    submission lies does not change the hash, and its contents (memoised while unmodified)."""
     h = hashlib.sha256()
-    for p in paths:
-        h.update(p.encode())
-        h.update(Path(p).read_bytes())
+    for root, path in files:
+        stat = Path(path).stat()
+        h.update(Path(path).relative_to(root).as_posix().encode())
+        h.update(_file_digest(path, stat.st_mtime_ns, stat.st_size))
     return h.hexdigest()[:16]
 
 
-def code_hash(ref: ModelRef, module_file: str | None) -> str:
-    """A submission's whole folder; a built-in model's own file plus the shared layers it builds on."""
+def code_hash(ref: ModelRef, module_file: str | None, meta: ModelMeta | None = None) -> str:
+    """A submission's whole folder; a built-in model's own file plus the shared layers it builds
+    on; for a model on an LLM engine (backend hf or vllm), the engines' code as well."""
+    repo = Path(benchmark.__file__).resolve().parent.parent
     if ref.folder is not None:
-        files = [p for p in sorted(Path(ref.folder).rglob("*")) if p.is_file() and "__pycache__" not in p.parts]
+        root = Path(ref.folder).resolve()
+        files = [(root, p) for p in sorted(root.rglob("*")) if p.is_file() and "__pycache__" not in p.parts]
     else:
         if module_file is None:
             return "unknown"
-        layers = Path(benchmark.__file__).resolve().parent.parent / "models" / "layers"
-        files = [Path(module_file)] + sorted(layers.glob("*.py"))
-    return _files_hash(tuple(str(p) for p in files))
+        files = [(repo, p) for p in [Path(module_file).resolve(), *sorted((repo / "models" / "layers").glob("*.py"))]]
+    if meta is not None and meta.backend in ("hf", "vllm"):
+        files += [(repo, p) for p in sorted((repo / "benchmark" / "llm").glob("*.py"))]
+    return _files_hash(tuple((str(root), str(p)) for root, p in files))
 
 
 @dataclass
