@@ -72,7 +72,9 @@ def code_hash(ref: ModelRef, module_file: str | None, meta: ModelMeta | None = N
     else:
         if module_file is None:
             return "unknown"
-        files = [(repo, p) for p in [Path(module_file).resolve(), *sorted((repo / "models" / "layers").glob("*.py"))]]
+        own = Path(module_file).resolve()  # a model registered from outside the repo: by its file name
+        files = [(repo if own.is_relative_to(repo) else own.parent, own)]
+        files += [(repo, p) for p in sorted((repo / "models" / "layers").glob("*.py"))]
     if meta is not None and meta.backend in ("hf", "vllm"):
         files += [(repo, p) for p in sorted((repo / "benchmark" / "llm").glob("*.py"))]
     return _files_hash(tuple((str(root), str(p)) for root, p in files))
