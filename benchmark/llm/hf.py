@@ -167,20 +167,24 @@ class HFBackend(LLMBackend):
         self.counts.computed_tokens += len(prefix)
         return cache
 
+    def _on_prefix(self, mask: torch.Tensor, prefix_cache: DynamicCache | None,
+                   prefix_len: int) -> tuple[torch.Tensor, dict]:
+        """The attention mask and model kwargs for a batch run after a shared prefix: a copy of its
+        cache per row, and the prefix's positions unmasked; without a prefix, no cache at all."""
+        if prefix_cache is None:
+            return mask, {"use_cache": False}
+        cache = copy.deepcopy(prefix_cache)
+        cache.batch_repeat_interleave(mask.shape[0])
+        prefix_mask = torch.ones(mask.shape[0], prefix_len, dtype=mask.dtype, device=self.device)
+        return torch.cat([prefix_mask, mask], dim=1), {"past_key_values": cache, "use_cache": True}
+
     def _last_logits(
         self, seqs: list[list[int]], prefix_cache: DynamicCache | None = None, prefix_len: int = 0
     ) -> torch.Tensor:
         """Next-token logits after each sequence's last token, shape (len(seqs), vocab)."""
         input_ids, mask = self._pad(seqs, "left")
         positions = (mask.cumsum(dim=1) - 1).clamp(min=0) + prefix_len
-        if prefix_cache is not None:
-            cache = copy.deepcopy(prefix_cache)
-            cache.batch_repeat_interleave(len(seqs))
-            prefix_mask = torch.ones(len(seqs), prefix_len, dtype=mask.dtype, device=self.device)
-            mask = torch.cat([prefix_mask, mask], dim=1)
-            kwargs = {"past_key_values": cache, "use_cache": True}
-        else:
-            kwargs = {"use_cache": False}
+        mask, kwargs = self._on_prefix(mask, prefix_cache, prefix_len)
         out = self.model(input_ids=input_ids, attention_mask=mask, position_ids=positions, logits_to_keep=1,
                          **kwargs)
         self.counts.computed_tokens += sum(map(len, seqs))
@@ -230,13 +234,7 @@ class HFBackend(LLMBackend):
         position k holds the k-th real token and its logits predict token k + 1."""
         input_ids, mask = self._pad(seqs, "right")
         positions = torch.arange(input_ids.shape[1], device=self.device).expand_as(input_ids) + prefix_len
-        kwargs: dict = {"use_cache": False}
-        if prefix_cache is not None:
-            cache = copy.deepcopy(prefix_cache)
-            cache.batch_repeat_interleave(len(seqs))
-            prefix_mask = torch.ones(len(seqs), prefix_len, dtype=mask.dtype, device=self.device)
-            mask = torch.cat([prefix_mask, mask], dim=1)
-            kwargs = {"past_key_values": cache, "use_cache": True}
+        mask, kwargs = self._on_prefix(mask, prefix_cache, prefix_len)
         first = min(len(seq) - n for seq, n in zip(seqs, scored)) - 1  # earliest position whose logits count
         if first < 0:
             raise BackendError("the first scored token needs a token before it")
