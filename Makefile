@@ -14,7 +14,7 @@ PIP_FLAGS ?= --quiet --disable-pip-version-check
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.recboard-installed
 
-.PHONY: install bench test benchmarks leaderboard clean
+.PHONY: install bench test benchmarks leaderboard clean parity recbole-venv
 
 install: $(STAMP)
 
@@ -45,3 +45,24 @@ benchmarks: $(STAMP)
 
 clean:
 	rm -rf $(VENV) .cache $(RESULTS) $(SITE) .pytest_cache
+
+# Parity with RecBole (scripts/parity_recbole.py), not part of `make test`. RecBole 1.2.1 needs
+# numpy<2 and pandas<3, so it gets its own virtualenv, with the same torch build; setuptools<70
+# (for ray's pkg_resources) goes in last, over torch's setuptools>=77, which torch only needs to
+# build extensions. PARITY_ARGS: e.g. --models sasrec --epochs 5
+RECBOLE_VENV ?= .venv-recbole
+RECBOLE_STAMP := $(RECBOLE_VENV)/.recbole-installed
+PARITY_ARGS ?=
+
+recbole-venv: $(RECBOLE_STAMP)
+
+$(RECBOLE_STAMP):
+	test -x $(RECBOLE_VENV)/bin/python || $(PYTHON) -m venv $(RECBOLE_VENV)
+	$(RECBOLE_VENV)/bin/python -m pip install $(PIP_FLAGS) --upgrade pip
+	$(RECBOLE_VENV)/bin/python -m pip install $(PIP_FLAGS) $(TORCH_SPEC) "numpy<2"
+	$(RECBOLE_VENV)/bin/python -m pip install $(PIP_FLAGS) recbole==1.2.1 "numpy<2" "pandas<3"
+	$(RECBOLE_VENV)/bin/python -m pip install $(PIP_FLAGS) "setuptools<70"
+	touch $@
+
+parity: $(STAMP) $(RECBOLE_STAMP)
+	TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD=1 $(BIN)/python scripts/parity_recbole.py $(PARITY_ARGS)
