@@ -50,23 +50,41 @@ from benchmark.data.loaders import load_recbole  # noqa: E402
 from benchmark.metrics import per_user_ranking_metrics, rank_positions  # noqa: E402
 from benchmark.protocol import ProtocolSpec, TaskData  # noqa: E402
 from benchmark.protocol.taskdata import build_one  # noqa: E402
-from benchmark.registry import get_model  # noqa: E402
+from benchmark.registry import get_model, model_keys  # noqa: E402
+from benchmark.stats import paired_test  # noqa: E402
 from tasks.seqrec import SeqRecTask  # noqa: E402
 
 DATASET = "ml100k_parity"  # not "ml-100k": RecBole would overlay its own ml-100k.yaml
 
-# Shared hyper-parameters; each model maps them onto both harnesses' argument names below.
-COMMON = {"window": 20, "hidden": 64, "dropout": 0.2, "lr": 1e-3, "batch_size": 64, "patience": 3}
+# Shared by every model and both harnesses: the protocol's window, Adam's settings, the batch (of
+# RecBoard training examples; RecBole's batch is sized to take as many steps an epoch) and early
+# stopping on validation NDCG@10.
+COMMON = {"window": 20, "lr": 1e-3, "batch_size": 64, "patience": 3}
 
+# Each model's network arguments: RecBoard's defaults, and RecBole's names for the same network.
 MODELS: dict[str, dict[str, Any]] = {
     "sasrec": {
         "recbole_model": "SASRec",
-        "recboard": lambda c: {"hidden": c["hidden"], "blocks": 2, "heads": 1, "dropout": c["dropout"],
-                               "window": c["window"]},
+        "recboard": {"hidden": 64, "blocks": 2, "heads": 1, "dropout": 0.2},
         # inner_size = hidden and ReLU: RecBoard's point-wise feed-forward net is hidden→hidden, ReLU.
-        "recbole": lambda c: {"n_layers": 2, "n_heads": 1, "hidden_size": c["hidden"], "inner_size": c["hidden"],
-                              "hidden_dropout_prob": c["dropout"], "attn_dropout_prob": c["dropout"],
-                              "hidden_act": "relu", "layer_norm_eps": 1e-5, "initializer_range": 0.02},
+        "recbole": {"hidden_size": 64, "n_layers": 2, "n_heads": 1, "hidden_dropout_prob": 0.2,
+                    "attn_dropout_prob": 0.2, "inner_size": 64, "hidden_act": "relu", "layer_norm_eps": 1e-5,
+                    "initializer_range": 0.02},
+    },
+    "gru4rec": {
+        "recbole_model": "GRU4Rec",
+        "recboard": {"hidden": 64, "layers": 1, "dropout": 0.2},
+        "recbole": {"embedding_size": 64, "hidden_size": 64, "num_layers": 1, "dropout_prob": 0.2},
+    },
+    "bert4rec": {
+        "recbole_model": "BERT4Rec",
+        "recboard": {"hidden": 64, "blocks": 2, "heads": 2, "dropout": 0.1, "mask_prob": 0.2},
+        # BERT's feed-forward width 4 × hidden and GELU, as RecBoard's encoder layers; RecBole's
+        # ft_ratio 0.5 (half the batches mask only the last item) matches RecBoard's one last-item
+        # example per cloze example.
+        "recbole": {"hidden_size": 64, "n_layers": 2, "n_heads": 2, "hidden_dropout_prob": 0.1,
+                    "attn_dropout_prob": 0.1, "inner_size": 256, "hidden_act": "gelu", "layer_norm_eps": 1e-5,
+                    "initializer_range": 0.02, "mask_ratio": 0.2, "ft_ratio": 0.5},
     },
 }
 
@@ -109,25 +127,29 @@ def export_benchmark(td: TaskData, folder: Path) -> dict[str, int]:
     return counts
 
 
-def metrics_of(td: TaskData, scores: np.ndarray) -> dict[str, float]:
-    """NDCG@10 and HR@10 of test scores (n_test, n_items): masked as RecBoard's full mode masks
-    (each user's earlier items), and unmasked as RecBole ranks sequential models."""
+def evaluate(td: TaskData, scores: np.ndarray) -> tuple[dict[str, float], dict[str, np.ndarray]]:
+    """NDCG@10 and HR@10 of test scores (n_test, n_items), masked as RecBoard's full mode masks
+    (each user's earlier items) and unmasked as RecBole ranks sequential models; and the
+    per-user columns of the masked evaluation (for the paired bootstrap)."""
     task = SeqRecTask("full")
-    requests = task.requests(td)
-    masked = task.evaluate(td, task.check(scores, requests, td.n_items)).metrics
+    evaluation = task.evaluate(td, task.check(scores, task.requests(td), td.n_items))
     greater, equal = rank_positions(scores, np.asarray(td.column("test", "target"), dtype=np.int64))
     plain = {k: float(np.mean(v)) for k, v in per_user_ranking_metrics(greater, equal, (10,)).items()}
-    return {"ndcg@10": masked["ndcg@10"], "hr@10": masked["hr@10"],
-            "ndcg@10_unmasked": plain["ndcg@10"], "hr@10_unmasked": plain["hr@10"]}
+    metrics = {"ndcg@10": evaluation.metrics["ndcg@10"], "hr@10": evaluation.metrics["hr@10"],
+               "ndcg@10_unmasked": plain["ndcg@10"], "hr@10_unmasked": plain["hr@10"]}
+    return metrics, evaluation.per_example
 
 
 @contextlib.contextmanager
-def timed_validation(valid_seconds: list[float]) -> Iterator[None]:
-    """Record the seconds of each validation pass of RecBoard's training loop, so epoch times can
-    leave validation out (RecBole's per-epoch training time does too)."""
+def instrumented_training(record: dict[str, Any]) -> Iterator[None]:
+    """Record the number of training examples RecBoard's training loop is given and the seconds of
+    each of its validation passes, so epoch times can leave validation out (RecBole's per-epoch
+    training time does too)."""
     original = train_loop._train
+    record["valid_seconds"] = []
 
     def wrapper(module, n_examples, loss_fn, evaluate, **kwargs):
+        record["n_examples"] = n_examples
         if evaluate is not None:
             inner = evaluate
 
@@ -136,7 +158,7 @@ def timed_validation(valid_seconds: list[float]) -> Iterator[None]:
                 try:
                     return inner()
                 finally:
-                    valid_seconds.append(time.perf_counter() - start)
+                    record["valid_seconds"].append(time.perf_counter() - start)
 
         return original(module, n_examples, loss_fn, evaluate, **kwargs)
 
@@ -151,30 +173,32 @@ def run_recboard(key: str, args: dict[str, Any], td: TaskData, seed: int) -> tup
     task = SeqRecTask("full")
     model = get_model(key)(**args)
     model.setup(td.catalogue, seed)
-    valid_seconds: list[float] = []
+    record: dict[str, Any] = {}
     cpu0, wall0 = time.process_time(), time.perf_counter()
-    with timed_validation(valid_seconds):
+    with instrumented_training(record):
         model.fit(task.fit_data(td))
     fit_wall, fit_cpu = time.perf_counter() - wall0, time.process_time() - cpu0
     log = model.train_log
     epochs = len(log.losses)
     scores = model.rank(task.requests(td))
-    train_wall = log.seconds - sum(valid_seconds)
+    train_wall = log.seconds - sum(record["valid_seconds"])
     return scores, {
         "epochs_run": epochs, "best_epoch": log.best_epoch, "best_valid_ndcg@10": log.best,
-        "fit_seconds": fit_wall, "epoch_seconds": train_wall / epochs,
-        # CPU time of the whole fit less validation, scaled by the wall share of training
+        "valid_history": log.history, "fit_seconds": fit_wall, "epoch_seconds": train_wall / epochs,
+        # the fit's CPU time, scaled by the share of its wall time spent training
         "epoch_cpu_seconds": fit_cpu * (train_wall / fit_wall) / epochs,
+        "train_examples": record["n_examples"],
+        "steps_per_epoch": math.ceil(record["n_examples"] / args["batch_size"]),
         "num_parameters": model.num_parameters(), "args": args,
     }
 
 
-def run_recbole(python: Path, model: str, config: dict[str, Any], td: TaskData, data_path: Path, work: Path,
+def run_recbole(python: Path, config: dict[str, Any], td: TaskData, work: Path,
                 threads: int) -> tuple[np.ndarray, dict[str, Any]]:
-    out = work / f"recbole-{model}"
+    out = work / f"recbole-{config['model']}"
     out.mkdir(parents=True, exist_ok=True)
     job = {
-        "model": model, "dataset": DATASET, "config": config, "threads": threads, "n_items": td.n_items,
+        "model": config["model"], "dataset": DATASET, "config": config, "threads": threads, "n_items": td.n_items,
         "out": str(out),
         **{split: {"user": list(td.column(split, "user")), "target": list(td.column(split, "target")),
                    "seen": list(td.column(split, "seen"))} for split in ("valid", "test")},
@@ -182,26 +206,23 @@ def run_recbole(python: Path, model: str, config: dict[str, Any], td: TaskData, 
     (out / "job.json").write_text(json.dumps(job))
     worker = Path(__file__).with_name("parity_recbole_worker.py")
     env = {**os.environ, "TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD": "1"}
-    cmd = ["/usr/bin/time", "-f", "%U %S", "-o", str(out / "cpu.txt")] if Path("/usr/bin/time").exists() else []
-    proc = subprocess.run([*cmd, str(python), str(worker), str(out / "job.json")], cwd=out, env=env,
+    proc = subprocess.run([str(python), str(worker), str(out / "job.json")], cwd=out, env=env,
                           capture_output=True, text=True)
     if proc.returncode:
         sys.stderr.write(proc.stdout[-4000:] + proc.stderr[-8000:])
-        raise SystemExit(f"RecBole worker failed for {model} (exit {proc.returncode})")
+        raise SystemExit(f"RecBole worker failed for {config['model']} (exit {proc.returncode})")
     result = json.loads((out / "result.json").read_text())
     epochs = result["epochs_run"]
     train_wall = sum(result["train_seconds"])
     result["epoch_seconds"] = train_wall / epochs
-    if (out / "cpu.txt").exists():  # whole process CPU, scaled by the wall share of training
-        user, sys_ = map(float, (out / "cpu.txt").read_text().split()[-2:])
-        result["epoch_cpu_seconds"] = (user + sys_) * (train_wall / result["fit_seconds"]) / epochs
+    result["epoch_cpu_seconds"] = result["fit_cpu_seconds"] * (train_wall / result["fit_seconds"]) / epochs
     return np.load(out / "scores_test.npy"), result
 
 
 def recbole_config(model: dict[str, Any], c: dict[str, Any], data_path: Path, work: Path, batch: int,
                    epochs: int, seed: int) -> dict[str, Any]:
     return {
-        **model["recbole"](c),
+        "model": model["recbole_model"], **model["recbole"],
         "data_path": str(data_path), "benchmark_filename": ["train", "valid", "test"],
         "USER_ID_FIELD": "user_id", "ITEM_ID_FIELD": "item_id", "TIME_FIELD": None, "RATING_FIELD": None,
         "load_col": {"inter": ["user_id", "item_id_list", "item_id"]},
@@ -224,32 +245,49 @@ def fmt(x: float | None, digits: int = 4) -> str:
     return "—" if x is None or (isinstance(x, float) and math.isnan(x)) else f"{x:.{digits}f}"
 
 
-def rel(a: float, b: float) -> str:
-    return f"{100 * (a - b) / b:+.1f}%" if b else "—"
+def pct(x: float) -> str:
+    return f"{100 * x:+.1f}%"
 
 
 def table(rows: list[dict[str, Any]]) -> str:
-    head = ("| model | harness | NDCG@10 | HR@10 | Δ NDCG vs RecBole | Δ HR vs RecBole | NDCG@10 unmasked | "
-            "HR@10 unmasked | epochs (best) | s/epoch | CPU s/epoch | s/epoch ratio RecBoard/RecBole |")
-    lines = [head, "|" + "---|" * (head.count("|") - 1)]
+    head = ["model", "harness", "NDCG@10", "HR@10", "NDCG@10 vs RecBole (95% CI)", "HR@10 vs RecBole (95% CI)",
+            "NDCG@10 unmasked", "HR@10 unmasked", "epochs run (best)", "s/epoch", "CPU s/epoch",
+            "s/epoch ratio"]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for r in rows:
+        if "skipped" in r:
+            lines.append(f"| {r['model']} | — | {r['skipped']} |" + " |" * (len(head) - 3))
+            continue
         for side in ("recboard", "recbole"):
             m, t = r[side]["metrics"], r[side]["train"]
-            other = r["recbole"]["metrics"]
-            ratio = r["recboard"]["train"]["epoch_seconds"] / r["recbole"]["train"]["epoch_seconds"]
-            lines.append(
-                f"| {r['model']} | {'RecBoard' if side == 'recboard' else 'RecBole'} | {fmt(m['ndcg@10'])} | "
-                f"{fmt(m['hr@10'])} | {rel(m['ndcg@10'], other['ndcg@10']) if side == 'recboard' else ''} | "
-                f"{rel(m['hr@10'], other['hr@10']) if side == 'recboard' else ''} | {fmt(m['ndcg@10_unmasked'])} | "
-                f"{fmt(m['hr@10_unmasked'])} | {t['epochs_run']} ({t['best_epoch']}) | {fmt(t['epoch_seconds'], 2)} | "
-                f"{fmt(t.get('epoch_cpu_seconds'), 2)} | {fmt(ratio, 3) if side == 'recboard' else ''} |")
+            compare = ["", ""]
+            ratio = ""
+            if side == "recboard":
+                compare = [f"{pct(d['rel'])} ({pct(d['rel_lo'])} … {pct(d['rel_hi'])})"
+                           for d in (r["paired"]["ndcg@10"], r["paired"]["hr@10"])]
+                ratio = fmt(t["epoch_seconds"] / r["recbole"]["train"]["epoch_seconds"], 3)
+            cells = [r["model"], "RecBoard" if side == "recboard" else "RecBole", fmt(m["ndcg@10"]), fmt(m["hr@10"]),
+                     *compare, fmt(m["ndcg@10_unmasked"]), fmt(m["hr@10_unmasked"]),
+                     f"{t['epochs_run']} ({t['best_epoch']})", fmt(t["epoch_seconds"], 2),
+                     fmt(t["epoch_cpu_seconds"], 2), ratio]
+            lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
+
+
+def paired(columns_a: dict[str, np.ndarray], columns_b: dict[str, np.ndarray], seed: int) -> dict[str, Any]:
+    """RecBoard − RecBole on the same test users, as a fraction of RecBole's value, with its 95%
+    paired-bootstrap interval (users resampled, 2000 replicates)."""
+    out = {}
+    for metric in ("ndcg@10", "hr@10"):
+        d = paired_test("seqrec", metric, columns_a, columns_b, n_boot=2000, seed=seed)
+        out[metric] = {**d, "rel": d["diff"] / d["b"], "rel_lo": d["lo"] / d["b"], "rel_hi": d["hi"] / d["b"]}
+    return out
 
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--models", default=",".join(MODELS), help="comma-separated: " + ", ".join(MODELS))
-    p.add_argument("--epochs", type=int, default=10, help="at most this many epochs (early stopping: patience 3)")
+    p.add_argument("--epochs", type=int, default=6, help="at most this many epochs in both harnesses")
     p.add_argument("--recbole-python", default=str(ROOT / ".venv-recbole/bin/python"))
     p.add_argument("--out", default="results-parity")
     p.add_argument("--threads", type=int, default=1, help="torch threads, the same in both harnesses")
@@ -266,62 +304,75 @@ def main(argv: list[str] | None = None) -> int:
     out.mkdir(parents=True, exist_ok=True)
     work = Path(tempfile.mkdtemp(prefix="parity-", dir=out))
     started = time.perf_counter()
+    c = dict(COMMON)
+    rows: list[dict[str, Any]] = []
     try:
         source = recbole_package_dir(python) / "dataset_example" / "ml-100k"
         ds = load_recbole(source, name="ml-100k")
-        spec = ProtocolSpec()
+        spec = ProtocolSpec(window=c["window"])
         td = build_one(ds, spec, "seqrec", cache_dir=None)
-        c = {**COMMON}
         counts = export_benchmark(td, work / "data" / DATASET)
         n_windows = td.splits["train"].num_rows
-        # One RecBoard example is a window of up to `window` targets, one RecBole row one target:
-        # RecBole's batch holds as many targets as RecBoard's, so both take as many steps an epoch.
-        recbole_batch = round(c["batch_size"] * counts["train"] / n_windows)
         print(f"ml-100k from {source}: {ds.n_users} users, {ds.n_items} items, {len(ds.interactions)} interactions; "
               f"split: {n_windows} training windows = {counts['train']} targets, {counts['valid']} valid, "
               f"{counts['test']} test users", flush=True)
-        rows = []
+        registered = set(model_keys())
         for key in keys:
             model = MODELS[key]
-            rb_args = {**model["recboard"](c), "epochs": a.epochs, "batch_size": c["batch_size"], "lr": c["lr"],
-                       "patience": c["patience"], "device": "cpu"}
+            if key not in registered:
+                print(f"[{key}] not in this checkout's model registry: skipped", flush=True)
+                rows.append({"model": key, "skipped": "not in this checkout's model registry"})
+                continue
+            rb_args = {**model["recboard"], "window": c["window"], "epochs": a.epochs, "batch_size": c["batch_size"],
+                       "lr": c["lr"], "patience": c["patience"], "device": "cpu"}
             print(f"[{key}] RecBoard ...", flush=True)
             scores, rb_train = run_recboard(key, rb_args, td, a.seed)
-            rb = {"metrics": metrics_of(td, scores), "train": rb_train}
-            print(f"[{key}] RecBoard: {rb['metrics']} {rb_train['epochs_run']} epochs, "
+            rb_metrics, rb_columns = evaluate(td, scores)
+            print(f"[{key}] RecBoard: {rb_metrics}, {rb_train['epochs_run']} epochs, "
                   f"{rb_train['epoch_seconds']:.2f} s/epoch", flush=True)
-            print(f"[{key}] RecBole {model['recbole_model']} ...", flush=True)
-            config = recbole_config(model, c, work / "data", work, recbole_batch, a.epochs, a.seed)
-            scores, bole_train = run_recbole(python, model["recbole_model"], config, td, work / "data", work,
-                                             a.threads)
-            bole_train["config"] = config
-            bole = {"metrics": metrics_of(td, scores), "train": bole_train}
-            print(f"[{key}] RecBole: {bole['metrics']} {bole_train['epochs_run']} epochs, "
+            # As many Adam steps an epoch as RecBoard took, over RecBole's one-target rows.
+            batch = math.ceil(counts["train"] / rb_train["steps_per_epoch"])
+            config = recbole_config(model, c, work / "data", work, batch, a.epochs, a.seed)
+            print(f"[{key}] RecBole {model['recbole_model']} (batch {batch}) ...", flush=True)
+            scores, bole_train = run_recbole(python, config, td, work, a.threads)
+            bole_train["config"] = {k: v for k, v in config.items() if k not in ("data_path", "checkpoint_dir")}
+            bole_metrics, bole_columns = evaluate(td, scores)
+            print(f"[{key}] RecBole: {bole_metrics}, {bole_train['epochs_run']} epochs, "
                   f"{bole_train['epoch_seconds']:.2f} s/epoch", flush=True)
-            rows.append({"model": key, "recboard": rb, "recbole": bole})
+            rows.append({"model": key, "recboard": {"metrics": rb_metrics, "train": rb_train},
+                         "recbole": {"metrics": bole_metrics, "train": bole_train},
+                         "paired": paired(rb_columns, bole_columns, a.seed)})
     finally:
         if not a.keep_work:
             shutil.rmtree(work, ignore_errors=True)
-    command = shlex.join([".venv/bin/python", "scripts/parity_recbole.py", *(argv if argv is not None else sys.argv[1:])])
-    versions = rows[0]["recbole"]["train"]["versions"] if rows else {}
+    command = shlex.join(["make", "parity"] if argv is None and not sys.argv[1:] else
+                         [".venv/bin/python", "scripts/parity_recbole.py",
+                          *(argv if argv is not None else sys.argv[1:])])
+    done = [r for r in rows if "skipped" not in r]
+    versions = done[0]["recbole"]["train"]["versions"] if done else {}
+    batches = ", ".join(f"{r['model']} {r['recbole']['train']['config']['train_batch_size']}" for r in done)
     md = "\n".join([
         "# Parity with RecBole",
         "",
-        f"Command: `{command}` (run by `make parity`), {time.strftime('%Y-%m-%d')}, "
-        f"{time.perf_counter() - started:.0f} s in all, on {platform.machine()} with {a.threads} torch thread(s) "
-        f"in each harness; RecBole {versions.get('recbole', '?')} (torch {versions.get('torch', '?')}, "
-        f"numpy {versions.get('numpy', '?')}), RecBoard torch {torch.__version__}, numpy {np.__version__}.",
+        f"`{command}` — {time.strftime('%Y-%m-%d')}, {time.perf_counter() - started:.0f} s in all, "
+        f"{platform.machine()} CPU, {a.threads} torch thread(s) in each harness; RecBole "
+        f"{versions.get('recbole', '?')} (torch {versions.get('torch', '?')}, numpy {versions.get('numpy', '?')}), "
+        f"RecBoard (torch {torch.__version__}, numpy {np.__version__}).",
         "",
         f"Data: ml-100k as shipped in the recbole package, read by RecBoard's RecBole adapter; RecBoard's "
-        f"leave-one-out split (protocol {spec.name}, window {spec.window}): {n_windows} training windows = "
-        f"{counts['train']} next-item targets, {counts['valid']} validation and {counts['test']} test users, "
-        f"the same rows in both harnesses. Shared hyper-parameters: {json.dumps(c)}; at most {a.epochs} epochs; "
-        f"RecBole's batch is {recbole_batch} single-target rows (as many targets per step as RecBoard's "
-        f"{c['batch_size']} windows). Loss: cross-entropy over the whole catalogue, no negatives.",
+        f"leave-one-out split (protocol {spec.name}, window {spec.window}), the same rows in both harnesses: "
+        f"{n_windows} training windows = {counts['train']} next-item targets, {counts['valid']} validation and "
+        f"{counts['test']} test users. Shared: {json.dumps(c)}, at most {a.epochs} epochs, seed {a.seed}; "
+        f"each model's network arguments are RecBoard's defaults (parity.json has both harnesses' full "
+        f"arguments). RecBole's batch (rows of one target) is sized so that it takes as many Adam steps an "
+        f"epoch as RecBoard: {batches}. Loss: cross-entropy over the whole catalogue, no sampled negatives.",
         "",
-        "NDCG@10 / HR@10: whole catalogue, each user's earlier items masked (RecBoard's `full` mode), both "
-        "harnesses' scores evaluated by RecBoard's seqrec task; the unmasked columns rank as RecBole ranks "
-        "sequential models. Epoch seconds: training only (validation excluded); ratio < 1: RecBoard is faster.",
+        "NDCG@10 / HR@10: whole catalogue, each user's earlier items masked (RecBoard's `full` mode); both "
+        "harnesses' test scores go through RecBoard's seqrec evaluation, best validation epoch's weights. "
+        "\"vs RecBole\": (RecBoard − RecBole) / RecBole with a 95% paired-bootstrap interval over test users. "
+        "Unmasked columns: ranked as RecBole ranks sequential models. s/epoch: training only (validation "
+        "excluded), wall clock; CPU s/epoch: process CPU time of the same; ratio = RecBoard / RecBole "
+        "wall s/epoch (below 1: RecBoard is faster).",
         "",
         table(rows),
         "",
@@ -329,7 +380,8 @@ def main(argv: list[str] | None = None) -> int:
     print(md)
     (out / "parity.md").write_text(md)
     (out / "parity.json").write_text(json.dumps({"command": command, "common": c, "epochs": a.epochs,
-                                                 "threads": a.threads, "rows": rows}, indent=1, default=str))
+                                                 "threads": a.threads, "seed": a.seed, "rows": rows},
+                                                indent=1, default=str))
     return 0
 
 

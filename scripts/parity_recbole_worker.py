@@ -86,7 +86,8 @@ def main(job_path: str) -> int:
     check_order(test_data, job["test"]["user"], "test")
     valid_targets = np.asarray(job["valid"]["target"], dtype=np.int64)
     trainer_cls = get_trainer(config["MODEL_TYPE"], config["model"])
-    clock = {"train": [], "valid": []}
+    clock: dict[str, list[float]] = {"train": [], "valid": []}
+    valid_history: list[float] = []
 
     class TimedTrainer(trainer_cls):
         def _train_epoch(self, *args, **kwargs):
@@ -100,12 +101,13 @@ def main(job_path: str) -> int:
             start = time.perf_counter()
             score = ndcg_at_10(scores_of(valid_data), valid_targets, job["valid"]["seen"])
             clock["valid"].append(time.perf_counter() - start)
+            valid_history.append(score)
             return score, {"ndcg@10 (seen masked)": score}
 
     trainer = TimedTrainer(config, model)
-    start = time.perf_counter()
+    start, cpu = time.perf_counter(), time.process_time()
     best_valid, _ = trainer.fit(train_data, valid_data, saved=True, show_progress=False, verbose=False)
-    fit_seconds = time.perf_counter() - start
+    fit_seconds, fit_cpu_seconds = time.perf_counter() - start, time.process_time() - cpu
     recbole_test = trainer.evaluate(test_data, load_best_model=True, show_progress=False)  # loads the best epoch
     out = Path(job["out"])
     np.save(out / "scores_test.npy", scores_of(test_data).astype(np.float32))
@@ -115,7 +117,9 @@ def main(job_path: str) -> int:
         "epochs_run": epochs,
         "best_epoch": best_epoch,
         "best_valid_ndcg@10": best_valid,
+        "valid_history": valid_history,
         "fit_seconds": fit_seconds,
+        "fit_cpu_seconds": fit_cpu_seconds,
         "train_seconds": clock["train"],
         "valid_seconds": clock["valid"],
         "train_batches_per_epoch": len(train_data),
