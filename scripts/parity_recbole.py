@@ -7,9 +7,11 @@
    through RecBoard's own RecBole adapter, and RecBoard's leave-one-out next-item split is built
    (protocol recboard-v1, its default fields).
 2. That split is exported as RecBole benchmark files (`benchmark_filename: [train, valid, test]`,
-   rows `user_id, item_id_list, item_id`): one training row per next-item target of RecBoard's
-   training windows, with exactly the history RecBoard's model sees for it (the items before it
-   in its window); the valid and test rows are RecBoard's valid and test requests.
+   rows `user_id, item_id_list, item_id`). Training rows, for RecBole's next-item models (SASRec,
+   GRU4Rec): one per next-item target of RecBoard's training windows, with exactly the history
+   RecBoard's model sees for it (the items before it in its window); for its cloze model
+   (BERT4Rec): the windows themselves (see training_rows). The valid and test rows are RecBoard's
+   valid and test requests.
 3. Each model trains in RecBoard (this virtualenv) and in RecBole (.venv-recbole, a subprocess
    running parity_recbole_worker.py) with matched hyper-parameters, early stopping on the same
    validation metric (NDCG@10, whole catalogue, seen items masked), and the best epoch's weights.
@@ -54,7 +56,7 @@ from benchmark.registry import get_model, model_keys  # noqa: E402
 from benchmark.stats import paired_test  # noqa: E402
 from tasks.seqrec import SeqRecTask  # noqa: E402
 
-DATASET = "ml100k_parity"  # not "ml-100k": RecBole would overlay its own ml-100k.yaml
+DATASET = "ml100k_parity"  # not "ml-100k", or RecBole would overlay its own ml-100k.yaml
 
 # Shared by every model and both harnesses: the protocol's window, Adam's settings, the batch (of
 # RecBoard training examples; RecBole's batch is sized to take as many steps an epoch) and early
@@ -65,6 +67,7 @@ COMMON = {"window": 20, "lr": 1e-3, "batch_size": 64, "patience": 3}
 MODELS: dict[str, dict[str, Any]] = {
     "sasrec": {
         "recbole_model": "SASRec",
+        "train_rows": "targets",
         "recboard": {"hidden": 64, "blocks": 2, "heads": 1, "dropout": 0.2},
         # inner_size = hidden and ReLU: RecBoard's point-wise feed-forward net is hidden→hidden, ReLU.
         "recbole": {"hidden_size": 64, "n_layers": 2, "n_heads": 1, "hidden_dropout_prob": 0.2,
@@ -73,11 +76,15 @@ MODELS: dict[str, dict[str, Any]] = {
     },
     "gru4rec": {
         "recbole_model": "GRU4Rec",
+        "train_rows": "targets",
         "recboard": {"hidden": 64, "layers": 1, "dropout": 0.2},
         "recbole": {"embedding_size": 64, "hidden_size": 64, "num_layers": 1, "dropout_prob": 0.2},
     },
     "bert4rec": {
         "recbole_model": "BERT4Rec",
+        # RecBole's BERT4Rec trains on the cloze task over item_id_list alone: its rows are
+        # RecBoard's training windows themselves (window + 1 items), each twice (see training_rows).
+        "train_rows": "windows",
         "recboard": {"hidden": 64, "blocks": 2, "heads": 2, "dropout": 0.1, "mask_prob": 0.2},
         # BERT's feed-forward width 4 × hidden and GELU, as RecBoard's encoder layers; RecBole's
         # ft_ratio 0.5 (half the batches mask only the last item) matches RecBoard's one last-item
@@ -95,13 +102,25 @@ def recbole_package_dir(python: Path) -> Path:
     return Path(out.stdout.strip())
 
 
-def training_rows(td: TaskData) -> list[tuple[int, list[int], int]]:
-    """(user, history, target) for every next-item target of RecBoard's training windows, the
-    history being what RecBoard's model sees for that target: the earlier items of its window."""
+def training_rows(td: TaskData, mode: str) -> list[tuple[int, list[int], int]]:
+    """(user, item_id_list, item_id) rows of RecBoard's training windows.
+
+    `targets`: one row per next-item target, its history being what RecBoard's model sees for it
+    (the earlier items of its window): RecBole's next-item models train on the last position of
+    a row, RecBoard's on every position of a window, so both see the same (history, target) pairs.
+    `windows`: each window whole, twice: RecBole's BERT4Rec ignores item_id and masks the list
+    (a batch is either cloze-masked or last-item-masked, each with probability ft_ratio = 0.5),
+    so two copies give the cloze and the last-item example per window that RecBoard's BERT4Rec
+    trains on every epoch, in expectation."""
     rows = []
     for user, items in zip(td.column("train", "user"), td.column("train", "items")):
-        for k in range(1, len(items)):
-            rows.append((int(user), list(items[:k]), int(items[k])))
+        items = list(items)
+        if len(items) < 2:
+            continue
+        if mode == "windows":
+            rows += [(int(user), items, items[-1])] * 2
+        else:
+            rows += [(int(user), items[:k], items[k]) for k in range(1, len(items))]
     return rows
 
 
@@ -112,19 +131,20 @@ def write_inter(path: Path, rows: list[tuple[int, list[int], int]]) -> None:
             f.write(f"{user}\t{' '.join(map(str, history))}\t{target}\n")
 
 
-def export_benchmark(td: TaskData, folder: Path) -> dict[str, int]:
-    """RecBole benchmark files <folder>/<DATASET>.{train,valid,test}.inter of RecBoard's split."""
+def export_benchmark(td: TaskData, data_path: Path, mode: str) -> tuple[str, int]:
+    """RecBole benchmark files <data_path>/<name>/<name>.{train,valid,test}.inter of RecBoard's
+    split, training rows as `mode` (training_rows) says; returns the dataset name and the number
+    of training rows. The valid and test rows are RecBoard's requests, in order."""
+    name = f"{DATASET}_{mode}"
+    folder = data_path / name
     folder.mkdir(parents=True, exist_ok=True)
-    counts = {}
     for split in ("valid", "test"):
         rows = [(int(u), list(h), int(t)) for u, h, t in
                 zip(td.column(split, "user"), td.column(split, "history"), td.column(split, "target"))]
-        write_inter(folder / f"{DATASET}.{split}.inter", rows)
-        counts[split] = len(rows)
-    rows = training_rows(td)
-    write_inter(folder / f"{DATASET}.train.inter", rows)
-    counts["train"] = len(rows)
-    return counts
+        write_inter(folder / f"{name}.{split}.inter", rows)
+    rows = training_rows(td, mode)
+    write_inter(folder / f"{name}.train.inter", rows)
+    return name, len(rows)
 
 
 def evaluate(td: TaskData, scores: np.ndarray) -> tuple[dict[str, float], dict[str, np.ndarray]]:
@@ -198,7 +218,7 @@ def run_recbole(python: Path, config: dict[str, Any], td: TaskData, work: Path,
     out = work / f"recbole-{config['model']}"
     out.mkdir(parents=True, exist_ok=True)
     job = {
-        "model": config["model"], "dataset": DATASET, "config": config, "threads": threads, "n_items": td.n_items,
+        "model": config["model"], "dataset": config["dataset"], "config": config, "threads": threads, "n_items": td.n_items,
         "out": str(out),
         **{split: {"user": list(td.column(split, "user")), "target": list(td.column(split, "target")),
                    "seen": list(td.column(split, "seen"))} for split in ("valid", "test")},
@@ -219,15 +239,16 @@ def run_recbole(python: Path, config: dict[str, Any], td: TaskData, work: Path,
     return np.load(out / "scores_test.npy"), result
 
 
-def recbole_config(model: dict[str, Any], c: dict[str, Any], data_path: Path, work: Path, batch: int,
-                   epochs: int, seed: int) -> dict[str, Any]:
+def recbole_config(model: dict[str, Any], c: dict[str, Any], dataset: str, data_path: Path, work: Path,
+                   batch: int, epochs: int, seed: int) -> dict[str, Any]:
     return {
-        "model": model["recbole_model"], **model["recbole"],
+        "model": model["recbole_model"], "dataset": dataset, **model["recbole"],
         "data_path": str(data_path), "benchmark_filename": ["train", "valid", "test"],
         "USER_ID_FIELD": "user_id", "ITEM_ID_FIELD": "item_id", "TIME_FIELD": None, "RATING_FIELD": None,
         "load_col": {"inter": ["user_id", "item_id_list", "item_id"]},
         "alias_of_item_id": ["item_id_list"],  # history ids share the target ids' numbering
-        "MAX_ITEM_LIST_LENGTH": c["window"],
+        # a whole window is window + 1 items (RecBoard's BERT4Rec also sees window + 1 positions)
+        "MAX_ITEM_LIST_LENGTH": c["window"] + (model["train_rows"] == "windows"),
         "loss_type": "CE", "train_neg_sample_args": None,
         "epochs": epochs, "train_batch_size": batch, "eval_batch_size": 1024, "learning_rate": c["lr"],
         "weight_decay": 0.0,
@@ -311,11 +332,12 @@ def main(argv: list[str] | None = None) -> int:
         ds = load_recbole(source, name="ml-100k")
         spec = ProtocolSpec(window=c["window"])
         td = build_one(ds, spec, "seqrec", cache_dir=None)
-        counts = export_benchmark(td, work / "data" / DATASET)
-        n_windows = td.splits["train"].num_rows
+        exports = {mode: export_benchmark(td, work / "data", mode) for mode in ("targets", "windows")}
+        n_windows, n_targets = td.splits["train"].num_rows, exports["targets"][1]
+        n_valid, n_test = td.splits["valid"].num_rows, td.splits["test"].num_rows
         print(f"ml-100k from {source}: {ds.n_users} users, {ds.n_items} items, {len(ds.interactions)} interactions; "
-              f"split: {n_windows} training windows = {counts['train']} targets, {counts['valid']} valid, "
-              f"{counts['test']} test users", flush=True)
+              f"split: {n_windows} training windows = {n_targets} targets, {n_valid} valid, {n_test} test users",
+              flush=True)
         registered = set(model_keys())
         for key in keys:
             model = MODELS[key]
@@ -331,8 +353,9 @@ def main(argv: list[str] | None = None) -> int:
             print(f"[{key}] RecBoard: {rb_metrics}, {rb_train['epochs_run']} epochs, "
                   f"{rb_train['epoch_seconds']:.2f} s/epoch", flush=True)
             # As many Adam steps an epoch as RecBoard took, over RecBole's one-target rows.
-            batch = math.ceil(counts["train"] / rb_train["steps_per_epoch"])
-            config = recbole_config(model, c, work / "data", work, batch, a.epochs, a.seed)
+            dataset, n_rows = exports[model["train_rows"]]
+            batch = math.ceil(n_rows / rb_train["steps_per_epoch"])
+            config = recbole_config(model, c, dataset, work / "data", work, batch, a.epochs, a.seed)
             print(f"[{key}] RecBole {model['recbole_model']} (batch {batch}) ...", flush=True)
             scores, bole_train = run_recbole(python, config, td, work, a.threads)
             bole_train["config"] = {k: v for k, v in config.items() if k not in ("data_path", "checkpoint_dir")}
@@ -361,8 +384,8 @@ def main(argv: list[str] | None = None) -> int:
         "",
         f"Data: ml-100k as shipped in the recbole package, read by RecBoard's RecBole adapter; RecBoard's "
         f"leave-one-out split (protocol {spec.name}, window {spec.window}), the same rows in both harnesses: "
-        f"{n_windows} training windows = {counts['train']} next-item targets, {counts['valid']} validation and "
-        f"{counts['test']} test users. Shared: {json.dumps(c)}, at most {a.epochs} epochs, seed {a.seed}; "
+        f"{n_windows} training windows = {n_targets} next-item targets, {n_valid} validation and {n_test} test "
+        f"users (RecBole's rows: one per target for SASRec and GRU4Rec, each window twice for BERT4Rec). Shared: {json.dumps(c)}, at most {a.epochs} epochs, seed {a.seed}; "
         f"each model's network arguments are RecBoard's defaults (parity.json has both harnesses' full "
         f"arguments). RecBole's batch (rows of one target) is sized so that it takes as many Adam steps an "
         f"epoch as RecBoard: {batches}. Loss: cross-entropy over the whole catalogue, no sampled negatives.",
