@@ -17,7 +17,7 @@ from benchmark.api import ModelError, SeqFitData
 from benchmark.requests import RankRequest
 from models.baselines.popularity import MostPopular
 from models.baselines.random import Random
-from models.seq.sasrec import SASRec
+from models.seq.sasrec import SASRec, SASRecNet
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -97,3 +97,8 @@ def test_rejects_ctr_data_and_score_requests(data):
         model.fit(ctr_fixture().fit)
     with pytest.raises(ModelError):
         model.score([])
+
+
+def test_positions_start_at_the_item_rows_scale():
+    net = SASRecNet(n_items=500, hidden=64, blocks=1, heads=1, dropout=0.0, window=20)
+    assert abs(float(net.positions.weight.std()) - float(net.items.items.std())) < 0.01
