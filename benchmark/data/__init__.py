@@ -6,7 +6,7 @@ import inspect
 from typing import Any, Callable
 
 from benchmark.data.dataset import TEXT_FIELDS, Catalogue, DataError, Dataset
-from benchmark.data.loaders import load_movielens_1m, load_movielens_100k, load_recbole, load_sasrec
+from benchmark.data.loaders import load_movielens_1m, load_movielens_100k, load_recbole, load_s3rec, load_sasrec
 from benchmark.data.synthetic import SyntheticParams, SyntheticWorld, generate
 
 ADAPTERS: dict[str, Callable[..., Dataset]] = {
@@ -15,6 +15,7 @@ ADAPTERS: dict[str, Callable[..., Dataset]] = {
     "movielens-1m": load_movielens_1m,
     "recbole": load_recbole,
     "sasrec": load_sasrec,
+    "s3rec": load_s3rec,
 }
 
 
