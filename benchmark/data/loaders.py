@@ -2,8 +2,9 @@
 
 Ids: users and items are numbered 0..n−1 in ascending order of their raw ids, numerically when
 every raw id is an integer, otherwise as strings. The catalogue keeps the raw item id in column
-`raw_id`. Catalogue items never interacted with are kept. Interactions are ordered by user, then
-timestamp, ties in file order.
+`raw_id`. Catalogue items never interacted with are kept here (the record-file adapters of
+benchmark/data/adapters keep only the items the interactions name). Interactions are ordered by
+user, then timestamp, ties in file order.
 
 MovieLens (100K, 1M): the item file is authoritative, so an interaction with an item it does not
 list is an error. brand is ''; category is the genres joined by ", "; description is the release
@@ -34,6 +35,10 @@ GroupLens ships) otherwise; the source records the encoding of each text file un
 RecBole, SASRec and S3-Rec files must be UTF-8. A gzipped file is read as the text it holds, known
 by its first bytes whatever its name (so sasrec and s3rec take Beauty.txt.gz; the folder adapters
 still look for their usual file names).
+
+Every adapter takes `path` and an optional `name` for the Dataset. The adapters of record files
+(Amazon 2018/2023, MIND, Goodreads, Steam) are in benchmark/data/adapters/, one module each, whose
+docstrings list their options.
 """
 
 from __future__ import annotations

@@ -1,0 +1,153 @@
+"""The record-file adapters, on tiny fixtures written here in each format (gzipped where users keep
+them so)."""
+
+from __future__ import annotations
+
+import gzip
+import json
+from pathlib import Path
+
+import pytest
+
+from benchmark.data import (
+    DataError,
+    load_amazon_2018,
+    load_amazon_2023,
+)
+from tests.test_data_loaders import assert_data_error, write
+
+TEXT = ["title", "category", "brand", "description"]
+
+
+def jsonl(*records: dict) -> str:
+    return "".join(json.dumps(r) + "\n" for r in records)
+
+
+def literals(*records: dict) -> str:
+    return "".join(repr(r) + "\n" for r in records)
+
+
+def assert_rejects(load, path: Path, line: int | None, fragments: tuple[str, ...]) -> None:
+    with pytest.raises(DataError) as e:
+        load()
+    assert_data_error(e, path, line, *fragments)
+
+
+def gz(path: Path, content: str) -> Path:
+    return write(path, gzip.compress(content.encode("utf-8")))
+
+
+def review18(user, item, t, rating=5.0):
+    return {"overall": rating, "verified": True, "reviewTime": "01 1, 2016", "reviewerID": user, "asin": item,
+            "reviewText": "nice", "unixReviewTime": t}
+
+
+@pytest.fixture
+def amazon18(tmp_path):
+    reviews = gz(tmp_path / "Beauty_5.json.gz", jsonl(
+        review18("A2", "B02", 300, 4.0), review18("A1", "B01", 200), review18("A2", "B01", 100, 3.0),
+        review18("A1", "B03", 100, 1.0)))
+    meta = gz(tmp_path / "meta_Beauty.json.gz", literals(
+        {"asin": "B01", "title": "Rose  Soap\n", "category": ["Beauty", "Bath", "Beauty"], "brand": "Acme",
+         "description": ["", "Smells of roses.", "Made by hand."]},
+        {"asin": "B09", "title": "Never reviewed"},
+        {"asin": "B02", "title": "Comb", "category": [], "description": "Wooden."},
+        {"asin": "B01", "title": "A repeat of B01"},
+    ) + jsonl({"asin": "B04", "title": "Strict JSON line, not reviewed", "brand": None}))
+    return reviews, meta
+
+
+def test_amazon_2018_reviews_with_python_literal_meta(amazon18):
+    reviews, meta = amazon18
+    ds = load_amazon_2018(reviews, meta=meta)
+    assert ds.name == "Beauty_5"
+    assert ds.source == {"adapter": "amazon-2018", "path": str(reviews), "meta": str(meta), "meta_repeats": 1}
+    # the catalogue holds the reviewed items only; B03 has no metadata record
+    assert ds.items["raw_id"].tolist() == ["B01", "B02", "B03"]
+    assert ds.items[TEXT].values.tolist() == [
+        ["Rose Soap", "Beauty, Bath", "Acme", "Smells of roses. Made by hand."],
+        ["Comb", "", "", "Wooden."],
+        ["", "", "", ""],
+    ]
+    assert ds.interactions[["user", "item", "timestamp"]].values.tolist() == [
+        [0, 2, 100], [0, 0, 200], [1, 0, 100], [1, 1, 300]]
+    assert ds.interactions["rating"].tolist() == [1.0, 5.0, 3.0, 4.0]
+
+
+def test_amazon_2014_meta_categories_as_lists_of_lists(tmp_path):
+    reviews = write(tmp_path / "reviews_Toys_5.json", jsonl(review18("A1", "T1", 5)))
+    meta = write(tmp_path / "meta_Toys.json", literals(
+        {"asin": "T1", "title": "Kite", "categories": [["Toys", "Outdoor"], ["Toys", "Kites"]],
+         "description": "Flies."}))
+    ds = load_amazon_2018(reviews, meta=meta, name="toys")
+    assert ds.name == "toys"
+    assert ds.items[TEXT].values.tolist() == [["Kite", "Toys, Outdoor, Kites", "", "Flies."]]
+
+
+def test_amazon_2023_reviews_and_meta(tmp_path):
+    def review(user, parent, ms, rating):
+        return {"rating": rating, "title": "t", "text": "x", "images": [], "asin": parent + "-variant",
+                "parent_asin": parent, "user_id": user, "timestamp": ms, "helpful_vote": 0, "verified_purchase": True}
+
+    reviews = gz(tmp_path / "All_Beauty.jsonl.gz", jsonl(
+        review("AG1", "P2", 1588615855070, 5.0), review("AG1", "P1", 1588615854999, 2.0),
+        review("AF9", "P1", 1600000000000, 4.0)))
+    meta = write(tmp_path / "meta_All_Beauty.jsonl", jsonl(
+        {"main_category": "All Beauty", "title": "Lip balm", "categories": ["All Beauty", "Lips"], "store": "Shiny",
+         "description": ["Soft.", "Lasts long."], "parent_asin": "P1", "details": {"Size": "1 oz"}},
+        {"main_category": None, "title": "Brush", "categories": [], "store": None, "description": [],
+         "parent_asin": "P2"}))
+    ds = load_amazon_2023(reviews, meta=meta)
+    assert ds.name == "All_Beauty"
+    assert ds.items["raw_id"].tolist() == ["P1", "P2"]
+    assert ds.items[TEXT].values.tolist() == [["Lip balm", "All Beauty, Lips", "Shiny", "Soft. Lasts long."],
+                                              ["Brush", "", "", ""]]
+    # users AF9 < AG1; milliseconds floored to seconds
+    assert ds.interactions[["user", "item", "timestamp"]].values.tolist() == [
+        [0, 0, 1600000000], [1, 0, 1588615854], [1, 1, 1588615855]]
+    assert ds.interactions["rating"].tolist() == [4.0, 2.0, 5.0]
+
+
+REVIEW = json.dumps(review18("A1", "B1", 1))
+REVIEW23 = jsonl({"user_id": "A", "parent_asin": "P", "rating": 1, "timestamp": 1})
+BAD_AMAZON = [
+    # (version, file, content, line, fragments); the other file is the fixture's
+    ("2018", "reviews", REVIEW + "\n" + json.dumps({"reviewerID": "A", "overall": 5, "unixReviewTime": 1}),
+     2, ("no field 'asin'", "expected a JSON object with reviewerID, asin")),
+    ("2018", "reviews", REVIEW + '\n\n{"reviewerID": "A2", "asin": "B1", "overall": "five"}', 3,
+     ("field 'overall' is 'five', not a finite number",)),
+    ("2018", "reviews", REVIEW + "\n" + repr(review18("A2", "B1", 1)), 2,
+     ("not JSON (Expecting property name enclosed in double quotes at column 2)", "one object per line")),
+    ("2018", "reviews", REVIEW + "\n[1, 2]", 2, ("found a list, not an object",)),
+    ("2018", "reviews", REVIEW + '\n{"reviewerID": "A\xff"}', 2, ("byte 0xff", "expected UTF-8")),
+    ("2018", "reviews", REVIEW + '\n{"reviewerID": "", "asin": "B", "overall": 1, "unixReviewTime": 1}', 2,
+     ("field 'reviewerID' is '', not an id",)),
+    ("2018", "reviews", "", 1, ("no records", "reviewerID")),
+    ("2018", "meta", "{'asin': 'B01', 'title': 'x'}\n{'asin': 'B02', 'title': ", 2,
+     ("neither JSON nor a Python literal", "asin and optionally title")),
+    ("2018", "meta", "{'asin': 'B01', 'description': 5}\n", 1,
+     ("field 'description' is 5, not text or a list of text",)),
+    ("2018", "meta", "{'asin': 'B01', 'category': ['a', 3]}\n", 1, ("field 'category' holds 3, not text",)),
+    ("2023", "reviews", json.dumps({"user_id": "A", "parent_asin": "P", "rating": 5.0, "timestamp": "1588615855070"}),
+     1,
+     ("field 'timestamp' is '1588615855070', not an integer", "integer milliseconds")),
+    ("2023", "meta", json.dumps({"title": "no id"}), 1, ("no field 'parent_asin'",)),
+]
+
+
+@pytest.mark.parametrize(("version", "file", "content", "line", "fragments"), BAD_AMAZON)
+def test_amazon_bad_input_names_file_line_and_expectation(version, file, content, line, fragments, tmp_path,
+                                                          amazon18):
+    path = write(tmp_path / "bad.json", content.encode("latin-1"))
+    load = {"2018": load_amazon_2018, "2023": load_amazon_2023}[version]
+    reviews = amazon18[0] if version == "2018" else write(tmp_path / "r.jsonl", REVIEW23)
+    assert_rejects(lambda: load(path) if file == "reviews" else load(reviews, meta=path), path, line, fragments)
+
+
+def test_damaged_gzip_names_the_file_and_line(tmp_path):
+    whole = gzip.compress(jsonl(*[review18(f"A{k}", "B1", k) for k in range(2000)]).encode())
+    path = write(tmp_path / "cut.json.gz", whole[: len(whole) // 2])
+    with pytest.raises(DataError) as e:
+        load_amazon_2018(path)
+    assert str(e.value).startswith(f"{path}:") and "the gzip stream is damaged" in str(e.value)
+    assert e.value.path == str(path) and 1 < e.value.line < 2000
