@@ -1,5 +1,5 @@
-"""The record-file adapters, on tiny fixtures written here in each format (gzipped where users keep
-them so)."""
+"""The record-file adapters (Amazon 2018/2023, MIND, Goodreads, Steam) and `recboard data inspect`,
+on tiny fixtures written here in each format (gzipped where users keep them so)."""
 
 from __future__ import annotations
 
@@ -7,12 +7,14 @@ import gzip
 import json
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from benchmark.data import (
     DataError,
     load_amazon_2018,
     load_amazon_2023,
+    load_mind,
 )
 from tests.test_data_loaders import assert_data_error, write
 
@@ -151,3 +153,77 @@ def test_damaged_gzip_names_the_file_and_line(tmp_path):
         load_amazon_2018(path)
     assert str(e.value).startswith(f"{path}:") and "the gzip stream is damaged" in str(e.value)
     assert e.value.path == str(path) and 1 < e.value.line < 2000
+
+
+BEHAVIORS = (
+    "1\tU2\t11/15/2019 8:55:22 AM\tN1 N2\tN3-1 N4-0\n"
+    "2\tU1\t11/14/2019 10:00:00 PM\t\tN4-1 N1-0 N3-0\n"
+    "3\tU2\t11/13/2019 12:00:05 PM\tN1 N2 N5\tN2-0\n"
+)
+NEWS = "".join(f"{n}\t{c}\t{s}\t{t}\t{a}\thttps://x/{n}\t[]\t[]\n" for n, c, s, t, a in [
+    ("N1", "sports", "football_nfl", "Big game", "Who won."),
+    ("N2", "news", "newsworld", "World news", ""),
+    ("N3", "lifestyle", "", "Royal visit", "The queen came."),
+    ("N4", "finance", "markets", "Stocks up", "Markets rose."),
+    ("N5", "tv", "tvnews", "Show renewed", ""),
+    ("N6", "tv", "tvnews", "Never shown", ""),
+])
+
+
+@pytest.fixture
+def mind(tmp_path):
+    folder = tmp_path / "MINDsmall_train"
+    write(folder / "behaviors.tsv", BEHAVIORS)
+    gz(folder / "news.tsv.gz", NEWS)
+    return folder
+
+
+def test_mind_impressions_are_labelled_and_history_clicks_come_first(mind):
+    ds = load_mind(mind)
+    assert ds.name == "MINDsmall_train"
+    assert ds.source == {"adapter": "mind", "path": str(mind), "history": True, "meta_repeats": 0}
+    assert ds.items["raw_id"].tolist() == ["N1", "N2", "N3", "N4", "N5"]
+    assert ds.items[TEXT].values.tolist()[:3] == [
+        ["Big game", "sports, football_nfl", "", "Who won."],
+        ["World news", "news, newsworld", "", ""],
+        ["Royal visit", "lifestyle", "", "The queen came."],
+    ]
+    t13 = 1573646405  # 11/13/2019 12:00:05 PM, U2's first impression
+    t14, t15 = 1573768800, 1573808122
+    inter = ds.interactions
+    assert inter[["user", "item", "timestamp", "label"]].values.tolist() == [
+        # U1: no history
+        [0, 3, t14, 1], [0, 0, t14, 0], [0, 2, t14, 0],
+        # U2: history N1 N2 N5 (union over lines, earliest line first) just before t13
+        [1, 0, t13 - 3, 1], [1, 1, t13 - 2, 1], [1, 4, t13 - 1, 1],
+        [1, 1, t13, 0], [1, 2, t15, 1], [1, 3, t15, 0],
+    ]
+    assert inter["label"].dtype == np.int8 and ds.has_real_negatives
+
+
+def test_mind_without_history(mind):
+    ds = load_mind(mind, history=False, name="mind")
+    assert len(ds.interactions) == 6 and ds.source["history"] is False
+    assert ds.items["raw_id"].tolist() == ["N1", "N2", "N3", "N4"]
+
+
+BAD_MIND = [
+    ("behaviors.tsv", "1\tU1\t2019-11-15 08:55:22\t\tN1-1\n", 1,
+     ("time '2019-11-15 08:55:22' is not a time", "expected one like '11/15/2019 8:55:22 AM'")),
+    ("behaviors.tsv", BEHAVIORS + "4\tU1\t11/15/2019 8:55:22 AM\tN1\tN1-1 N2-2\n", 4,
+     ("impression 'N2-2'", "label 1 (click) or 0")),
+    ("behaviors.tsv", BEHAVIORS + "4\tU1\t11/15/2019 8:55:22 AM\tN1\tN1 N2\n", 4, ("impression 'N1'",)),
+    ("behaviors.tsv", "1\tU1\t11/15/2019 8:55:22 AM\tN1\t\n", 1, ("no impressions",)),
+    ("behaviors.tsv", "1\tU1\t11/15/2019 8:55:22 AM\tN1-1\n", 1,
+     ("found 4 tab-separated fields", "expected 5")),
+    ("behaviors.tsv", BEHAVIORS + "4\tU1\t11/15/2019 8:55:22 AM\t\tN99-1\n", 4,
+     ("item id 'N99' is not listed in news.tsv.gz", "expected an item id defined there")),
+    ("news.tsv.gz", "N1\tsports\tnfl\tBig game\tWho won.\thttps://x\t[]\n", 1,
+     ("found 7 tab-separated fields", "expected 8")),
+]
+
+
+@pytest.mark.parametrize(("file", "content", "line", "fragments"), BAD_MIND)
+def test_mind_bad_input_names_file_line_and_expectation(file, content, line, fragments, mind):
+    path = write(mind / file, gzip.compress(content.encode()) if file.endswith(".gz") else content)
+    assert_rejects(lambda: load_mind(mind), path, line, fragments)

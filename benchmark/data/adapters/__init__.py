@@ -1,6 +1,7 @@
 """Adapters for review and click logs as users keep them, one module per format:
 
 amazon     amazon-2018 (also the 2014 release), amazon-2023
+mind       mind (MIND behaviors.tsv + news.tsv; real CTR negatives)
 
 The plain-text formats (MovieLens, RecBole atomic files, SASRec `user item` lines and S3-Rec
 `user item item …` lines) live in benchmark/data/loaders.py. Every adapter is registered in
