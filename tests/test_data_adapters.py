@@ -14,6 +14,7 @@ from benchmark.data import (
     DataError,
     load_amazon_2018,
     load_amazon_2023,
+    load_goodreads,
     load_mind,
 )
 from tests.test_data_loaders import assert_data_error, write
@@ -227,3 +228,67 @@ BAD_MIND = [
 def test_mind_bad_input_names_file_line_and_expectation(file, content, line, fragments, mind):
     path = write(mind / file, gzip.compress(content.encode()) if file.endswith(".gz") else content)
     assert_rejects(lambda: load_mind(mind), path, line, fragments)
+
+
+def shelf(user, book, date, rating=0, is_read=False):
+    return {"user_id": user, "book_id": book, "review_id": "r", "is_read": is_read, "rating": rating,
+            "review_text_incomplete": "", "date_added": date, "date_updated": date, "read_at": "", "started_at": ""}
+
+
+@pytest.fixture
+def goodreads(tmp_path):
+    inter = gz(tmp_path / "goodreads_interactions_poetry.json.gz", jsonl(
+        shelf("u9", "20", "Fri Sep 08 10:44:24 -0700 2017", 4, True),
+        shelf("u9", "3", "Fri Sep 08 17:44:20 +0000 2017"),
+        shelf("u1", "3", "Mon Jan 01 00:00:00 +0000 2018", 5, True)))
+    books = write(tmp_path / "books.json", jsonl(
+        {"book_id": "3", "title": "", "title_without_series": "Odes", "publisher": "Faber",
+         "description": "Poems.", "popular_shelves": [{"count": "3", "name": "to-read"}]},
+        {"book_id": "77", "title": "Not shelved"}))
+    genres = write(tmp_path / "genres.json", jsonl(
+        {"book_id": "20", "genres": {"poetry": 10, "fiction": 2, "history, biography": 10}},
+        {"book_id": "3", "genres": {}}))
+    return inter, books, genres
+
+
+def test_goodreads_interactions_books_and_genres(goodreads):
+    inter, books, genres = goodreads
+    ds = load_goodreads(inter, books=books, genres=genres)
+    assert ds.name == "goodreads_interactions_poetry"
+    assert ds.source == {"adapter": "goodreads", "path": str(inter), "read_only": False, "books": str(books),
+                         "genres": str(genres), "meta_repeats": 0}
+    # digit ids sort numerically; book 20 has genres but no books record
+    assert ds.items["raw_id"].tolist() == ["3", "20"]
+    assert ds.items[TEXT].values.tolist() == [["Odes", "", "Faber", "Poems."],
+                                              ["", "history, biography, poetry, fiction", "", ""]]
+    # 10:44:24 -0700 is 17:44:24 UTC, after 17:44:20 UTC
+    assert ds.interactions[["user", "item", "timestamp"]].values.tolist() == [
+        [0, 0, 1514764800], [1, 0, 1504892660], [1, 1, 1504892664]]
+    assert ds.interactions["rating"].tolist() == [5.0, 0.0, 4.0]
+
+
+def test_goodreads_read_only_and_genres_without_books(goodreads):
+    inter, _, genres = goodreads
+    ds = load_goodreads(inter, genres=genres, read_only=True)
+    assert len(ds.interactions) == 2 and ds.items["raw_id"].tolist() == ["3", "20"]
+    assert ds.items["category"].tolist() == ["", "history, biography, poetry, fiction"]
+
+
+BAD_GOODREADS = [
+    ("interactions", jsonl(shelf("u", "1", "Fri Sep 08 10:44:24 2017")), 1,
+     ("time 'Fri Sep 08 10:44:24 2017' is not a time", "'Fri Sep 08 10:44:24 -0700 2017'")),
+    ("interactions", jsonl(shelf("u", "1", "x") | {"is_read": "yes"}), 1,
+     ("field 'is_read' is 'yes', not true or false",)),
+    ("interactions", jsonl(shelf("u", "1", "x", rating=7)), 1, ("field 'rating' is 7, outside 0..5",)),
+    ("books", jsonl({"book_id": "3"}, {"title": "no id"}), 2, ("no field 'book_id'",)),
+    ("genres", jsonl({"book_id": "3", "genres": ["poetry"]}), 1,
+     ("field 'genres' is ['poetry'], not an object of genre: votes",)),
+]
+
+
+@pytest.mark.parametrize(("file", "content", "line", "fragments"), BAD_GOODREADS)
+def test_goodreads_bad_input_names_file_line_and_expectation(file, content, line, fragments, tmp_path, goodreads):
+    path = write(tmp_path / "bad.json", content)
+    files = {"path": goodreads[0], "books": goodreads[1], "genres": goodreads[2]}
+    files["path" if file == "interactions" else file] = path
+    assert_rejects(lambda: load_goodreads(**files), path, line, fragments)
