@@ -14,8 +14,10 @@ from benchmark.data import (
     DataError,
     load_amazon_2018,
     load_amazon_2023,
+    load_dataset,
     load_goodreads,
     load_mind,
+    load_steam,
 )
 from tests.test_data_loaders import assert_data_error, write
 
@@ -292,3 +294,70 @@ def test_goodreads_bad_input_names_file_line_and_expectation(file, content, line
     files = {"path": goodreads[0], "books": goodreads[1], "genres": goodreads[2]}
     files["path" if file == "interactions" else file] = path
     assert_rejects(lambda: load_goodreads(**files), path, line, fragments)
+
+
+@pytest.fixture
+def steam(tmp_path):
+    reviews = gz(tmp_path / "steam_reviews.json.gz", literals(
+        {"username": "Chaos Syren", "hours": 0.1, "products": 41, "product_id": "725280", "page_order": 0,
+         "date": "2017-12-17", "text": "It's 'fine'", "early_access": False, "page": 1},
+        {"username": "Chaos Syren", "hours": 2.0, "product_id": "10", "date": "2017-12-17", "text": "ok",
+         "user_id": "7656"},
+        {"username": "ahmed", "product_id": "10", "date": "2011-01-02", "text": "good"}))
+    games = gz(tmp_path / "steam_games.json.gz", literals(
+        {"publisher": "Kotoshiro", "genres": ["Action", "Indie"], "app_name": "Lost Summoner Kitty",
+         "title": "Lost Summoner Kitty", "id": "725280", "developer": "Kotoshiro", "tags": ["Strategy"]},
+        {"app_name": "Counter-Strike", "developer": "Valve", "id": "10", "genres": ["Action"]},
+        {"title": "No id here", "genres": ["Casual"]},
+        {"app_name": "Counter-Strike again", "id": "10"}))
+    return reviews, games
+
+
+def test_steam_reviews_and_games(steam):
+    reviews, games = steam
+    ds = load_steam(reviews, games=games)
+    assert ds.name == "steam_reviews"
+    assert ds.source == {"adapter": "steam", "path": str(reviews), "user_key": "username", "games": str(games),
+                         "games_without_id": 1, "meta_repeats": 1}
+    assert ds.items["raw_id"].tolist() == ["10", "725280"]
+    assert ds.items[TEXT].values.tolist() == [["Counter-Strike", "Action", "Valve", ""],
+                                              ["Lost Summoner Kitty", "Action, Indie", "Kotoshiro", ""]]
+    # 'Chaos Syren' < 'ahmed'; a day's reviews keep their file order
+    assert ds.interactions[["user", "item", "timestamp"]].values.tolist() == [
+        [0, 1, 1513468800], [0, 0, 1513468800], [1, 0, 1293926400]]
+
+
+def test_steam_user_key(steam, tmp_path):
+    reviews, _ = steam
+    with pytest.raises(DataError) as e:
+        load_steam(reviews, user_key="user_id")
+    assert_data_error(e, reviews, 1, "no field 'user_id'", "expected a dict with user_id, product_id")
+    with pytest.raises(DataError, match="user_key 'name'; expected one of username, user_id"):
+        load_steam(reviews, user_key="name")
+    only = write(tmp_path / "ids.json", literals({"user_id": 7656, "item_id": 10, "date": "2014-05-01"}))
+    assert load_steam(only, user_key="user_id").n_users == 1
+
+
+BAD_STEAM = [
+    ("reviews", literals({"username": "a", "product_id": "1", "date": "Dec 17, 2017"}), 1,
+     ("time 'Dec 17, 2017' is not a time", "expected one like '2017-12-17'")),
+    ("reviews", literals({"username": "a", "date": "2017-12-17"}), 1,
+     ("no field 'product_id' or 'item_id'", "expected a dict with username")),
+    ("games", literals({"id": "1", "genres": "Action", "publisher": ["P"]}, {"id": 2, "title": 3}), 2,
+     ("field 'title' is 3, not text",)),
+]
+
+
+@pytest.mark.parametrize(("file", "content", "line", "fragments"), BAD_STEAM)
+def test_steam_bad_input_names_file_line_and_expectation(file, content, line, fragments, tmp_path, steam):
+    path = write(tmp_path / "bad.json", content)
+    assert_rejects(lambda: load_steam(path) if file == "reviews" else load_steam(steam[0], games=path), path, line,
+                   fragments)
+
+
+def test_load_dataset_knows_the_new_adapters(amazon18, mind, tmp_path):
+    reviews, meta = amazon18
+    assert load_dataset("amazon-2018", path=reviews, meta=meta, name="b").name == "b"
+    assert load_dataset("mind", path=mind, history=False).source["history"] is False
+    with pytest.raises(DataError, match="adapter 'mind'.*unexpected keyword"):
+        load_dataset("mind", path=mind, meta=meta)

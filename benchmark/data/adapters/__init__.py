@@ -3,6 +3,7 @@
 amazon     amazon-2018 (also the 2014 release), amazon-2023
 mind       mind (MIND behaviors.tsv + news.tsv; real CTR negatives)
 goodreads  goodreads (interactions JSON + optional books and genres JSON)
+steam      steam (Kang & McAuley steam_reviews + optional steam_games)
 
 The plain-text formats (MovieLens, RecBole atomic files, SASRec `user item` lines and S3-Rec
 `user item item …` lines) live in benchmark/data/loaders.py. Every adapter is registered in
