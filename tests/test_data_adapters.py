@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from benchmark.cli import main
 from benchmark.data import (
     DataError,
     load_amazon_2018,
@@ -19,6 +20,7 @@ from benchmark.data import (
     load_mind,
     load_steam,
 )
+from benchmark.data.summary import core_stats, k_core
 from tests.test_data_loaders import assert_data_error, write
 
 TEXT = ["title", "category", "brand", "description"]
@@ -361,3 +363,56 @@ def test_load_dataset_knows_the_new_adapters(amazon18, mind, tmp_path):
     assert load_dataset("mind", path=mind, history=False).source["history"] is False
     with pytest.raises(DataError, match="adapter 'mind'.*unexpected keyword"):
         load_dataset("mind", path=mind, meta=meta)
+
+
+def test_k_core_drops_until_stable():
+    # item 2 has only user 2; without it user 2 has 1 item, so user 2 and item 2 go; the rest is a 2-core
+    users = np.array([0, 0, 1, 1, 2, 2])
+    items = np.array([0, 1, 0, 1, 1, 2])
+    assert k_core(users, items, 2).tolist() == [True, True, True, True, False, False]
+    assert not k_core(users, items, 3).any()
+
+
+def catalogue_fixture(tmp_path):
+    """Users A0..A5 review B0..B4 (30 reviews), A6 reviews B5 once; B0 has every text field."""
+    rows = [review18(f"A{u}", f"B{i}", 1_500_000_000 + 10 * u + i) for u in range(6) for i in range(5)]
+    reviews = write(tmp_path / "Toys_5.json", jsonl(*rows, review18("A6", "B5", 1_400_000_000)))
+    meta = write(tmp_path / "meta_Toys.json", literals(
+        {"asin": "B0", "title": "Kite", "category": ["Toys"], "brand": "Sky", "description": ["Flies high."]},
+        *[{"asin": f"B{i}", "title": f"Toy {i}"} for i in range(1, 5)]))
+    return reviews, meta
+
+
+def test_core_stats(tmp_path):
+    ds = load_amazon_2018(*catalogue_fixture(tmp_path))
+    stats = core_stats(ds, 5)
+    assert (stats.users, stats.items, stats.core_users, stats.core_items, stats.core_interactions) == (6, 5, 6, 5, 30)
+
+
+def test_cli_data_inspect(tmp_path, capsys):
+    reviews, meta = catalogue_fixture(tmp_path)
+    assert main(["data", "inspect", str(reviews), "--adapter", "amazon-2018", "--meta", str(meta)]) == 0
+    out = capsys.readouterr().out
+    assert f"dataset 'Toys_5' (adapter amazon-2018, path {reviews}, meta {meta}, meta_repeats 0)" in out
+    assert "users 7, items 6, interactions 31: 31 positive, 0 real negative" in out
+    assert "columns: user, item, timestamp, rating" in out
+    assert "timestamps: 1400000000 (2014-05-13 16:53:20 UTC) .. 1500000054 (2017-07-14 02:40:54 UTC)" in out
+    assert "  title         83.3%  (5)\n  category      16.7%  (1)\n  brand         16.7%  (1)\n" in out
+    assert "  description   16.7%  (1)\n" in out
+    assert ("sample row:\n  user 0, item 0 (raw id 'B0'), timestamp 1500000000 (2017-07-14 02:40:00 UTC), "
+            "rating 5\n  title        'Kite'\n  category     'Toys'\n  brand        'Sky'\n"
+            "  description  'Flies high.'\n") in out
+    assert ("5-core (over positive interactions, one per user and item: 31):\n"
+            "  users with >= 5: 6 of 7 (85.7%)\n  items with >= 5: 5 of 6 (83.3%)\n"
+            "  5-core filtered: 6 users, 5 items, 30 interactions\n") in out
+
+
+def test_cli_data_inspect_labels_and_errors(mind, tmp_path, capsys):
+    assert main(["data", "inspect", str(mind), "--adapter", "mind", "--history", "false", "--core", "2"]) == 0
+    out = capsys.readouterr().out
+    assert "interactions 6: 2 positive, 4 real negative" in out and "columns: user, item, timestamp, label" in out
+    assert "users with >= 2: 0 of 2" in out and "2-core filtered: 0 users, 0 items, 0 interactions" in out
+    assert main(["data", "inspect", str(mind), "--adapter", "mind", "--meta", "x"]) == 2
+    assert "recboard data: error: dataset adapter 'mind'" in capsys.readouterr().err
+    assert main(["data", "inspect", str(tmp_path / "none"), "--adapter", "s3rec"]) == 2
+    assert "file not found" in capsys.readouterr().err
