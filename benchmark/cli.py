@@ -127,7 +127,40 @@ def cmd_models(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_data_inspect(args: argparse.Namespace) -> int:
+    from benchmark.data import load_dataset
+    from benchmark.data.summary import describe
+
+    options = {name: getattr(args, name) for name in _adapter_options() if getattr(args, name) is not None}
+    print(describe(load_dataset(args.adapter, path=args.path, **options), k=args.core))
+    return 0
+
+
+def _adapter_options() -> dict[str, tuple[type, list[str]]]:
+    """Each file adapter's options beyond `path`: {name: (type, adapters that take it)}."""
+    import inspect
+
+    from benchmark.data import ADAPTERS
+
+    options: dict[str, tuple[type, list[str]]] = {}
+    for adapter, load in ADAPTERS.items():
+        if adapter == "synthetic":
+            continue
+        for p in list(inspect.signature(load).parameters.values())[1:]:
+            kind = type(p.default) if isinstance(p.default, (bool, int, float)) else str
+            options.setdefault(p.name, (kind, []))[1].append(adapter)
+    return options
+
+
+def _boolean(text: str) -> bool:
+    if text.lower() not in ("true", "false", "yes", "no", "1", "0"):
+        raise argparse.ArgumentTypeError(f"{text!r} is not true or false")
+    return text.lower() in ("true", "yes", "1")
+
+
 def parser() -> argparse.ArgumentParser:
+    from benchmark.data import ADAPTERS
+
     p = argparse.ArgumentParser(prog="recboard", description="RecBoard benchmark harness")
     sub = p.add_subparsers(dest="command", required=True)
     r = sub.add_parser("run", help="run a plan (YAML) and write one result file per run")
@@ -166,6 +199,18 @@ def parser() -> argparse.ArgumentParser:
     ls = rs_sub.add_parser("ls", help="list results with their identity; report stale or invalid files")
     ls.add_argument("--results", default="results")
     ls.set_defaults(fn=cmd_results_ls)
+    d = sub.add_parser("data", help="look at a dataset through its adapter")
+    d_sub = d.add_subparsers(dest="data_command", required=True)
+    di = d_sub.add_parser("inspect", help="read a dataset and print counts, text fields, a sample row and "
+                                          "p-core statistics")
+    di.add_argument("path", help="the file or folder the adapter reads")
+    di.add_argument("--adapter", required=True, choices=[a for a in ADAPTERS if a != "synthetic"],
+                    help="the adapter, as named in a plan's datasets: block")
+    di.add_argument("--core", type=int, default=5, help="p of the p-core statistics (default 5)")
+    for name, (kind, adapters) in _adapter_options().items():
+        di.add_argument("--" + name.replace("_", "-"), dest=name, type=_boolean if kind is bool else kind,
+                        metavar="BOOL" if kind is bool else None, help=f"option of {', '.join(adapters)}")
+    di.set_defaults(fn=cmd_data_inspect)
     m = sub.add_parser("models", help="list registered models")
     m.set_defaults(fn=cmd_models)
     return p

@@ -1,3 +1,4 @@
+import gzip
 from pathlib import Path
 
 import numpy as np
@@ -9,6 +10,7 @@ from benchmark.data import (
     load_movielens_1m,
     load_movielens_100k,
     load_recbole,
+    load_s3rec,
     load_sasrec,
 )
 
@@ -147,6 +149,8 @@ def test_load_dataset_dispatches_to_every_adapter(ml100k, ml1m, recbole, tmp_pat
     assert load_dataset("movielens-1m", path=ml1m).name == "movielens-1m"
     assert load_dataset("recbole", path=recbole, dataset="shop").name == "shop"
     assert load_dataset("sasrec", path=path, name="tiny").name == "tiny"
+    lines = write(tmp_path / "l.txt", "1 1 2\n")
+    assert load_dataset("s3rec", path=lines, name="l").fingerprint() == load_sasrec(path).fingerprint()
     assert load_dataset("synthetic", n_users=20, n_items=40, n_categories=4).n_users == 20
 
 
@@ -302,6 +306,49 @@ def test_sasrec_bad_input_names_file_line_and_expectation(tmp_path, content, lin
     path = write(tmp_path / "seq.txt", content.encode("latin-1"))
     with pytest.raises(DataError) as e:
         load_sasrec(path)
+    assert_data_error(e, path, line, *fragments)
+
+
+def test_s3rec_lines_match_the_same_data_in_sasrec_form(tmp_path):
+    s3 = write(tmp_path / "Beauty.txt.gz", gzip.compress(b"1 5 3 7\n\n2 3\n10 7 5\n"))
+    sas = write(tmp_path / "Beauty_sasrec.txt", "1 5\n1 3\n1 7\n2 3\n10 7\n10 5\n")
+    ds = load_s3rec(s3)
+    assert ds.name == "Beauty" and ds.source == {"adapter": "s3rec", "path": str(s3)}
+    assert ds.items["raw_id"].tolist() == [3, 5, 7]
+    assert ds.interactions[["user", "item", "timestamp"]].values.tolist() == [
+        [0, 1, 0], [0, 0, 1], [0, 2, 2], [1, 0, 3], [2, 2, 4], [2, 1, 5]]
+    assert ds.fingerprint() == load_sasrec(sas).fingerprint()
+
+
+def test_s3rec_string_ids(tmp_path):
+    ds = load_s3rec(write(tmp_path / "seq.txt", "alice B2 B1\nbob B1\n"))
+    assert ds.items["raw_id"].tolist() == ["B1", "B2"]
+    assert ds.interactions[["user", "item"]].values.tolist() == [[0, 1], [0, 0], [1, 0]]
+
+
+def test_gzip_reaches_the_table_adapters_too(tmp_path):
+    path = write(tmp_path / "seq.txt.gz", gzip.compress(b"1 2\n1 3\n"))
+    ds = load_sasrec(path)
+    assert ds.name == "seq" and len(ds.interactions) == 2
+
+
+def test_damaged_gzip_names_the_file(tmp_path):
+    path = write(tmp_path / "cut.txt.gz", gzip.compress(b"1 2\n" * 100)[:-4])
+    with pytest.raises(DataError) as e:
+        load_sasrec(path)
+    assert_data_error(e, path, None, "the gzip stream is damaged", "expected a complete gzip file")
+
+
+@pytest.mark.parametrize(("content", "line", "fragments"), [
+    ("1 2 3\n4\n", 2, ("user '4' has no items", "expected 'user item item …' per line")),
+    ("1 2 3\n2 3\n1 4\n", 3, ("user '1' already has line 1", "expected one line per user")),
+    ("1 2 3\n2 \xe9\n", 2, ("byte 0xe9", "expected UTF-8 text")),
+    ("\n\n", 1, ("no data lines",)),
+])
+def test_s3rec_bad_input_names_file_line_and_expectation(tmp_path, content, line, fragments):
+    path = write(tmp_path / "seq.txt", content.encode("latin-1"))
+    with pytest.raises(DataError) as e:
+        load_s3rec(path)
     assert_data_error(e, path, line, *fragments)
 
 

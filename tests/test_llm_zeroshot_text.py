@@ -104,18 +104,20 @@ def test_prompt_is_the_task_template_rendered_exactly_as_before(model):
         "Will the user interact with the candidate item? Answer Yes or No.<|end|><|assistant|>"
     )
     # the documented cue: the chat template's assistant turn, then the template's answer_prefix ("")
-    assert model.template.chat == "tokenizer" and model.template.answer_prefix == ""
-    assert model.prompt(REQUESTS[0]).endswith("<|end|><|assistant|>" + model.template.answer_prefix)
+    assert model.template("ctr").chat == "tokenizer" and model.template("ctr").answer_prefix == ""
+    assert model.prompt(REQUESTS[0]).endswith("<|end|><|assistant|>" + model.template("ctr").answer_prefix)
     assert model.extra_stats()["chat_template_applied"] is True
 
 
-def test_without_a_template_setup_fails_clearly(checkpoint, catalogue):
+def test_without_a_template_scoring_fails_clearly(checkpoint, catalogue):
     bare = LLMZeroShotText(model_path=str(checkpoint))
-    with pytest.raises(ModelError, match="no 'ctr' prompt template was given"):
+    with pytest.raises(ModelError, match="no prompt template was given"):
         bare.setup(catalogue, seed=0)
+    bare = LLMZeroShotText(model_path=str(checkpoint))
     bare.prompts = {"seqrec": CTRTask().prompt.to_order()}
+    bare.setup(catalogue, seed=0)
     with pytest.raises(ModelError, match=r"got templates for \['seqrec'\]"):
-        bare.setup(catalogue, seed=0)
+        bare.score(REQUESTS)
     broken = {**CTR_PROMPT, "text": CTR_PROMPT["text"].replace("{{ candidate }}", "{{ candidate_title }}")}
     with pytest.raises(ModelError, match="candidate_title"):
         build(checkpoint, catalogue, broken).prompt(REQUESTS[0])
@@ -228,4 +230,54 @@ def test_the_worker_hands_over_the_template_before_setup(model, checkpoint, cata
     np.testing.assert_allclose(out.responses, model.score(REQUESTS), atol=1e-6)
     [failed] = collect(WorkOrder(ref, catalogue, 0, [job]))
     assert not failed.ok and failed.error["stage"] == "setup" and failed.error["type"] == "ModelError"
-    assert "no 'ctr' prompt template was given" in failed.error["message"]
+    assert "no prompt template was given" in failed.error["message"]
+
+
+SEQ_PROMPT = __import__("tasks").SeqRecTask().prompt.to_order()
+
+
+def test_next_item_with_candidates_scores_each_title_by_its_mean_log_likelihood(checkpoint, catalogue):
+    from benchmark.requests import RankRequest
+
+    m = build(checkpoint, catalogue)
+    m.prompts = {"seqrec": SEQ_PROMPT}
+    m.setup(catalogue, seed=0)
+    requests = [RankRequest(0, (0, 1), np.array([2, 3, 4])), RankRequest(1, (), np.array([5, 0, 1]))]
+    scores = m.rank(requests)
+    assert scores.shape == (2, 3)
+    prompt = m.next_item_prompt(requests[0])
+    assert "1. The Dark Knight\n2. Toy Story\n" in prompt and "next" in prompt
+    expected = m.backend.continuation_logprobs(prompt, ["The Matrix", "Finding Nemo", "Garden Hose"], "mean")
+    np.testing.assert_allclose(scores[0], expected, atol=1e-6)
+    summed = build(checkpoint, catalogue, normalize="sum")
+    summed.prompts = {"seqrec": SEQ_PROMPT}
+    summed.setup(catalogue, seed=0)
+    lengths = np.array([len(m.backend.tokenize(t)) for t in ["The Matrix", "Finding Nemo", "Garden Hose"]])
+    np.testing.assert_allclose(summed.rank(requests)[0], expected * lengths, atol=1e-5)
+    assert m.extra_stats()["listwise_normalization"] == "mean"
+
+
+def test_next_item_over_the_catalogue_is_generated_then_grounded(checkpoint, catalogue, tmp_path, monkeypatch):
+    from benchmark.requests import RankRequest, TopK
+
+    monkeypatch.setenv("RECBOARD_CACHE", str(tmp_path))
+    m = build(checkpoint, catalogue, num_beams=3, max_new_tokens=4, depth=5)
+    m.prompts = {"seqrec": SEQ_PROMPT}
+    m.setup(catalogue, seed=0)
+    answer = m.rank([RankRequest(0, (0, 1), None), RankRequest(1, (), None)])
+    assert isinstance(answer, TopK) and answer.items.shape == (2, 5)
+    assert not {0, 1} & set(answer.items[0].tolist())  # the history is never recommended
+    assert all(len(set(row.tolist())) == 5 for row in answer.items)
+    stats = m.extra_stats()["grounding"]
+    assert stats["generated_titles"] == 6 and stats["num_beams"] == 3
+
+
+def test_engine_and_next_item_args_are_checked():
+    with pytest.raises(ModelError, match="engine_args are vLLM's"):
+        LLMZeroShotText(engine_args={"max_model_len": 512})
+    with pytest.raises(ModelError, match="normalize must be one of"):
+        LLMZeroShotText(normalize="max")
+    with pytest.raises(ModelError, match="backend must be"):
+        LLMZeroShotText(backend="onnx")
+    assert LLMZeroShotText.meta_for({"backend": "vllm"}).backend == "vllm"
+    assert LLMZeroShotText(backend="vllm").meta.backend == "vllm"

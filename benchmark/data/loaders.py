@@ -2,8 +2,9 @@
 
 Ids: users and items are numbered 0..n−1 in ascending order of their raw ids, numerically when
 every raw id is an integer, otherwise as strings. The catalogue keeps the raw item id in column
-`raw_id`. Catalogue items never interacted with are kept. Interactions are ordered by user, then
-timestamp, ties in file order.
+`raw_id`. Catalogue items never interacted with are kept here (the record-file adapters of
+benchmark/data/adapters keep only the items the interactions name). Interactions are ordered by
+user, then timestamp, ties in file order.
 
 MovieLens (100K, 1M): the item file is authoritative, so an interaction with an item it does not
 list is an error. brand is ''; category is the genres joined by ", "; description is the release
@@ -19,13 +20,25 @@ name → title; of categories, category, class, genre, genres → category (toke
 ", "); brand → brand; of description, desc → description. Items that interactions name but the
 item file lacks (or every item, without an item file) join the catalogue with empty text.
 
-SASRec text file: `user item` per line, two integers separated by one space, each user's lines in
-chronological order. The 0-based line order is the timestamp. The format has no text, so every
-text field is ''.
+SASRec text file (adapter `sasrec`): `user item` per line, two integers separated by one space,
+each user's lines in chronological order. The 0-based line order is the timestamp. The format has
+no text, so every text field is ''.
+
+S3-Rec / LLMSeqRec sequence file (adapter `s3rec`, e.g. Beauty.txt): one user per line, `user item
+item …` separated by white space, the items oldest first; a user may have only one line. Ids are
+integers when every one is, otherwise strings. There are no times: item k of the file (counting
+across lines, from 0) gets timestamp k, so the same data written in SASRec's `user item` form gets
+the same timestamps and the same interactions (the same fingerprint). No text.
 
 MovieLens files are read as UTF-8 when their bytes are valid UTF-8 and as Latin-1 (the encoding
 GroupLens ships) otherwise; the source records the encoding of each text file under `encoding`.
-RecBole and SASRec files must be UTF-8.
+RecBole, SASRec and S3-Rec files must be UTF-8. A gzipped file is read as the text it holds, known
+by its first bytes whatever its name (so sasrec and s3rec take Beauty.txt.gz; the folder adapters
+still look for their usual file names).
+
+Every adapter takes `path` and an optional `name` for the Dataset. The adapters of record files
+(Amazon 2018/2023, MIND, Goodreads, Steam) are in benchmark/data/adapters/, one module each, whose
+docstrings list their options.
 """
 
 from __future__ import annotations
@@ -36,7 +49,7 @@ import numpy as np
 import pandas as pd
 
 from benchmark.data.dataset import TEXT_FIELDS, DataError, Dataset
-from benchmark.data.tables import UTF8_OR_LATIN1, Table, read_header, read_table
+from benchmark.data.tables import UTF8_OR_LATIN1, Table, check_utf8, read_bytes, read_header, read_table
 
 ML100K_GENRES = (
     "unknown", "Action", "Adventure", "Animation", "Children's", "Comedy", "Crime", "Documentary", "Drama",
@@ -82,7 +95,7 @@ def load_movielens_100k(path: str | Path, name: str = "movielens-100k") -> Datas
         "description": np.where(release != "", "Released " + release + ".", ""),
     })
     encodings["u.item"] = movies.encoding
-    return _assemble(
+    return assemble(
         name, {"adapter": "movielens-100k", "path": str(path), "encoding": encodings}, ratings,
         ratings.frame["timestamp"].to_numpy(),
         {"rating": ratings.frame["rating"].to_numpy()}, catalogue, movies, add_unknown_items=False,
@@ -108,7 +121,7 @@ def load_movielens_1m(path: str | Path, name: str = "movielens-1m") -> Dataset:
         "brand": "",
         "description": ("Released in " + year + ".").fillna(""),
     })
-    return _assemble(
+    return assemble(
         name, {"adapter": "movielens-1m", "path": str(path), "encoding": {"movies.dat": movies.encoding}}, ratings,
         ratings.frame["timestamp"].to_numpy(),
         {"rating": ratings.frame["rating"].to_numpy()}, catalogue, movies, add_unknown_items=False,
@@ -167,16 +180,60 @@ def load_recbole(path: str | Path, dataset: str | None = None, name: str | None 
             if match and text_field == "category" and item_fields[match] == "token_seq":
                 values = values.str.split().str.join(", ")
             catalogue[text_field] = values
-    return _assemble(name, source, inter, timestamps, extra, catalogue, items, add_unknown_items=True)
+    return assemble(name, source, inter, timestamps, extra, catalogue, items, add_unknown_items=True)
 
 
 def load_sasrec(path: str | Path, name: str | None = None) -> Dataset:
     path = Path(path)
     table = read_table(path, {"user": "int", "item": "int"}, sep=" ",
                        what="'user item' per line (two integers separated by one space)")
+    return _in_file_order(name or stem(path), {"adapter": "sasrec", "path": str(path)}, table)
+
+
+def load_s3rec(path: str | Path, name: str | None = None) -> Dataset:
+    path = Path(path)
+    what = "'user item item …' per line: a user id, then that user's item ids oldest first, separated by spaces"
+    raw = read_bytes(path, what)
+    check_utf8(raw, path)
+    users, items, lines, first_line = [], [], [], {}
+    for number, line in enumerate(raw.decode("utf-8-sig").split("\n"), start=1):
+        tokens = line.split()
+        if not tokens:
+            continue
+        user = tokens[0]
+        if len(tokens) < 2:
+            raise DataError(f"user {user!r} has no items; expected {what}", str(path), number)
+        if user in first_line:
+            raise DataError(f"user {user!r} already has line {first_line[user]}; expected one line per user",
+                            str(path), number)
+        first_line[user] = number
+        users += [user] * (len(tokens) - 1)
+        items += tokens[1:]
+        lines += [number] * (len(tokens) - 1)
+    if not users:
+        raise DataError(f"no data lines; expected {what}", str(path), 1)
+    frame = pd.DataFrame({"user": _integers_if_all(users), "item": _integers_if_all(items)})
+    return _in_file_order(name or stem(path), {"adapter": "s3rec", "path": str(path)},
+                          Table(frame, np.asarray(lines, dtype=np.int64), path))
+
+
+def stem(path: Path) -> str:
+    """The file name without its extension (and without .gz before it): Beauty.txt.gz → Beauty."""
+    return Path(path.name.removesuffix(".gz")).stem
+
+
+def _integers_if_all(tokens: list[str]) -> np.ndarray:
+    """The tokens as int64 when every one is an integer, else as they are."""
+    try:
+        return np.array(tokens).astype(np.int64)
+    except (ValueError, OverflowError):
+        return np.array(tokens, dtype=object)
+
+
+def _in_file_order(name: str, source: dict, table: Table) -> Dataset:
+    """Interactions without times: the 0-based position of each row in the file is its timestamp."""
     timestamps = np.arange(len(table.frame), dtype=np.int64)
-    return _assemble(name or path.stem, {"adapter": "sasrec", "path": str(path)}, table, timestamps, {},
-                     None, None, add_unknown_items=True)
+    return assemble(name, source, table, timestamps, {}, None, None, add_unknown_items=True)
 
 
 def _folder(path: str | Path, what: str) -> Path:
@@ -233,8 +290,8 @@ def _id_order(raw: pd.Series) -> np.ndarray:
     return np.argsort(text, kind="stable")
 
 
-def _assemble(name: str, source: dict, inter: Table, timestamps: np.ndarray, extra: dict[str, np.ndarray],
-              catalogue: pd.DataFrame | None, items: Table | None, add_unknown_items: bool) -> Dataset:
+def assemble(name: str, source: dict, inter: Table, timestamps: np.ndarray, extra: dict[str, np.ndarray],
+             catalogue: pd.DataFrame | None, items: Table | None, add_unknown_items: bool) -> Dataset:
     raw_items = inter.frame["item"]
     if catalogue is None:
         catalogue = pd.DataFrame({"raw_id": raw_items.iloc[:0], **{f: pd.Series([], dtype=str) for f in TEXT_FIELDS}})

@@ -5,13 +5,16 @@ when that fails does a second, line-by-line pass find the first offending line, 
 names the file, the 1-based line and what was expected. Empty lines are skipped; any other line
 must have exactly the expected fields. Fields are never quoted. A file is read as UTF-8, or with
 UTF8_OR_LATIN1 as strict UTF-8 when its bytes are valid UTF-8 and as Latin-1 otherwise; the Table
-records which.
+records which. A gzip-compressed file (known by its first bytes, whatever its name) is read as the
+text it holds.
 """
 
 from __future__ import annotations
 
 import csv
+import gzip
 import io
+import zlib
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,6 +33,8 @@ _PATTERNS = {
 }
 _INT64_MAX = np.iinfo(np.int64).max
 UTF8_OR_LATIN1 = "utf-8, else latin-1"
+GZIP_MAGIC = b"\x1f\x8b"
+GZIP_ERRORS = (gzip.BadGzipFile, EOFError, zlib.error)
 
 
 @dataclass(frozen=True)
@@ -43,17 +48,33 @@ class Table:
         return DataError(message, str(self.path), int(self.lines[row]))
 
 
-def read_bytes(path: Path, what: str) -> bytes:
+def open_binary(path: Path, what: str) -> io.BufferedIOBase:
+    """`path` opened for reading bytes, decompressed on the fly when it is gzip."""
     if not path.is_file():
         raise DataError(f"file not found; expected {what}", str(path))
-    return path.read_bytes()
+    with path.open("rb") as f:
+        compressed = f.read(2) == GZIP_MAGIC
+    return gzip.open(path, "rb") if compressed else path.open("rb")
 
 
-def check_utf8(raw: bytes, path: Path) -> None:
+def gzip_error(path: Path, error: Exception, line: int | None = None) -> DataError:
+    return DataError(f"the gzip stream is damaged ({error}); expected a complete gzip file", str(path), line)
+
+
+def read_bytes(path: Path, what: str) -> bytes:
+    with open_binary(path, what) as f:
+        try:
+            return f.read()
+        except GZIP_ERRORS as e:
+            raise gzip_error(path, e) from None
+
+
+def check_utf8(raw: bytes, path: Path, first_line: int = 1) -> None:
+    """`raw`, whose first line is line `first_line` of `path`, must be UTF-8."""
     try:
         raw.decode("utf-8")
     except UnicodeDecodeError as e:
-        line = raw.count(b"\n", 0, e.start) + 1
+        line = raw.count(b"\n", 0, e.start) + first_line
         column = e.start - (raw.rfind(b"\n", 0, e.start) + 1) + 1
         raise DataError(f"byte 0x{raw[e.start]:02x} at column {column} is not valid UTF-8; "
                         "expected UTF-8 text", str(path), line) from None
@@ -70,10 +91,11 @@ def text_encoding(raw: bytes) -> str:
 
 def read_header(path: Path, sep: str, what: str) -> list[str]:
     """The fields of the first line of a UTF-8 file."""
-    if not path.is_file():
-        raise DataError(f"file not found; expected {what}", str(path))
-    with path.open("rb") as f:
-        first = f.readline()
+    with open_binary(path, what) as f:
+        try:
+            first = f.readline()
+        except GZIP_ERRORS as e:
+            raise gzip_error(path, e, 1) from None
     check_utf8(first, path)
     text = first.decode("utf-8-sig").rstrip("\r\n")
     if not text:

@@ -93,6 +93,11 @@ class LLMBackend(ABC):
         """Greedy continuations of each prompt, decoded without special tokens. With a trie, each
         continuation is one of its entries (or a prefix of one, when max_new_tokens runs out)."""
 
+    def generate_beams(self, prompts: list[str], num_beams: int, max_new_tokens: int = 32) -> list[list[str]]:
+        """Beam search per prompt: the `num_beams` finished beams' texts, most likely first (each
+        beam's summed token log-probability, as the engine's beam search ranks them)."""
+        raise BackendError(f"the {self.name!r} engine has no beam search")
+
     @abstractmethod
     def embed(self, texts: list[str]) -> np.ndarray:
         """Shape (len(texts), hidden): the last hidden state, mean-pooled over the text's tokens."""

@@ -290,6 +290,34 @@ class HFBackend(LLMBackend):
         return texts
 
     @torch.inference_mode()
+    def generate_beams(self, prompts: list[str], num_beams: int, max_new_tokens: int = 32) -> list[list[str]]:
+        if num_beams < 1:
+            raise BackendError(f"num_beams must be at least 1, got {num_beams}")
+        seqs = self._encode_all(prompts)
+        eos = self.tokenizer.eos_token_id
+        config = GenerationConfig(
+            max_new_tokens=max_new_tokens, do_sample=False, num_beams=num_beams, num_return_sequences=num_beams,
+            pad_token_id=self.tokenizer.pad_token_id, eos_token_id=eos,
+        )
+        texts: list[list[str]] = [[] for _ in seqs]
+        per_batch = max(1, self.batch_size // num_beams)
+        order = sorted(range(len(seqs)), key=lambda i: len(seqs[i]))
+        for start in range(0, len(order), per_batch):
+            chunk = order[start : start + per_batch]
+            input_ids, mask = self._pad([seqs[i] for i in chunk], "left")
+            width = input_ids.shape[1]
+            out = self.model.generate(input_ids=input_ids, attention_mask=mask, generation_config=config)
+            self.counts.computed_tokens += int(mask.sum()) * num_beams  # the prompt runs once per beam
+            rows = out[:, width:].tolist()
+            for j, i in enumerate(chunk):
+                for row in rows[j * num_beams : (j + 1) * num_beams]:
+                    if eos is not None and eos in row:
+                        row = row[: row.index(eos) + 1]
+                    self.counts.generated_tokens += len(row)
+                    texts[i].append(self.tokenizer.decode(row, skip_special_tokens=True).strip())
+        return texts
+
+    @torch.inference_mode()
     def embed(self, texts: list[str]) -> np.ndarray:
         seqs = self._encode_all(texts)
         decoder = self.model.get_decoder()

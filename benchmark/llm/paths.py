@@ -93,3 +93,55 @@ def checkpoint_parameters(directory: Path, gguf_file: str | None = None) -> int:
             for key in f.keys():
                 total += int(np.prod(f.get_slice(key).get_shape()))
     return total
+
+
+CONVERTED_LAYOUT = "recboard-gguf-dequantised-v1"  # bump when the conversion below changes
+
+
+def safetensors_checkpoint(resolved: ResolvedModel) -> Path:
+    """A checkpoint directory engines that cannot read GGUF (vLLM) load: `resolved` itself when
+    it is one, else the GGUF dequantised once by transformers into float32 safetensors, with its
+    tokenizer, under `<cache root>/checkpoints/<sha256 of the GGUF file and this layout>/`.
+    A tied LM head is stored as the embedding only, the name vLLM loads tied weights from."""
+    if resolved.gguf_file is None:
+        return resolved.directory
+    import hashlib
+    import os
+    import shutil
+    import tempfile
+
+    from benchmark.cache import cache_dir
+
+    digest = hashlib.sha256(CONVERTED_LAYOUT.encode())
+    with open(resolved.path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 22), b""):
+            digest.update(block)
+    target = cache_dir("checkpoints") / digest.hexdigest()
+    if (target / "model.safetensors").is_file() and (target / "config.json").is_file():
+        return target
+    import torch
+    from safetensors.torch import save_file
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    where = {"gguf_file": resolved.gguf_file, "local_files_only": True}
+    model = AutoModelForCausalLM.from_pretrained(resolved.directory, dtype=torch.float32, **where)
+    tokenizer = AutoTokenizer.from_pretrained(resolved.directory, **where)
+    state = {k: v.detach().contiguous() for k, v in model.state_dict().items()}
+    if getattr(model.config, "tie_word_embeddings", False):
+        state.pop("lm_head.weight", None)
+    if hasattr(model.config, "quantization_config"):
+        del model.config.quantization_config  # the weights saved are the dequantised ones
+    staging = Path(tempfile.mkdtemp(dir=target.parent, prefix=target.name + ".tmp-"))
+    try:
+        model.config.save_pretrained(staging)
+        model.generation_config.save_pretrained(staging)
+        tokenizer.save_pretrained(staging)
+        save_file(state, staging / "model.safetensors", metadata={"format": "pt"})
+        try:
+            os.rename(staging, target)
+        except OSError:  # another process converted it first
+            if not (target / "model.safetensors").is_file():
+                raise
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    return target

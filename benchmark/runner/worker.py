@@ -28,6 +28,7 @@ import numpy as np
 
 from benchmark.api import Model, ModelMeta
 from benchmark.data.dataset import Catalogue
+from benchmark.llm import engines
 from benchmark.requests import TopK
 from benchmark.runner.environment import environment
 from benchmark.runner.spec import ModelRef
@@ -185,7 +186,8 @@ def execute_order(order: WorkOrder, emit: Callable[[JobOutput], None]) -> None:
     try:
         cls = model_class(order.ref)
         _check_tampering(snapshot)
-        meta = cls.meta.to_dict()
+        meta_obj = cls.meta_for(dict(order.ref.args))
+        meta = meta_obj.to_dict()
         if order.expected_meta is not None and meta != order.expected_meta:
             raise LoadError(f"the model's meta changed since it was validated: {meta} != {order.expected_meta}")
         if not order.jobs:  # a probe: report the class's meta only
@@ -197,7 +199,7 @@ def execute_order(order: WorkOrder, emit: Callable[[JobOutput], None]) -> None:
         model.prompts = {task: dict(template) for task, template in order.prompts.items()}
         model.setup(order.catalogue, order.seed)
         fit_s = 0.0
-        if cls.meta.scheme == "fine-tuned":
+        if meta_obj.scheme == "fine-tuned":
             stage = "fit"
             _, fit_s = timed_call(lambda: model.fit(order.fit_data))
         _check_tampering(snapshot)
@@ -321,7 +323,10 @@ def main(argv: list[str]) -> int:
     with open(order_path, "rb") as f:
         order: WorkOrder = pickle.load(f)
     counter = iter(range(1_000_000))
-    execute_order(order, lambda out: write_output(out_dir, next(counter), out))
+    try:
+        execute_order(order, lambda out: write_output(out_dir, next(counter), out))
+    finally:
+        engines.close_all()  # an LLM engine's own process ends with this worker's
     (out_dir / "DONE").write_text("ok")
     return 0
 

