@@ -322,7 +322,7 @@ def main(argv: list[str] | None = None) -> int:
         p.error(f"unknown models {unknown}; known: {list(MODELS)}")
     torch.set_num_threads(a.threads)
     python = Path(a.recbole_python)
-    out = Path(a.out)
+    out = Path(a.out).resolve()  # the RecBole worker runs in its own folder
     out.mkdir(parents=True, exist_ok=True)
     work = Path(tempfile.mkdtemp(prefix="parity-", dir=out))
     started = time.perf_counter()
