@@ -145,6 +145,13 @@ class Model:
         if kwargs:
             raise TypeError(f"{type(self).__name__} takes no arguments {sorted(kwargs)}")
 
+    @classmethod
+    def meta_for(cls, args: dict[str, Any]) -> ModelMeta:
+        """The metadata of the model built with these constructor arguments, as results record
+        it: the class's `meta`, unless an argument changes what the model is (a DLRM's item
+        representation, say). Must not raise for bad arguments; the constructor reports those."""
+        return cls.meta
+
     def setup(self, catalogue: Catalogue, seed: int) -> None:
         self.catalogue = catalogue
         self.seed = seed

@@ -76,7 +76,8 @@ def model_choices(config: Config, report: PlanReport, validate_submission: Valid
     for entry in config.models:
         cls = get_model(entry.key)
         ref = ModelRef(entry.key, entry.args)
-        choices.append(ModelChoice(ref, cls.meta, code_hash(ref, inspect.getsourcefile(cls), cls.meta), entry.tasks,
+        meta = cls.meta_for(entry.args)
+        choices.append(ModelChoice(ref, meta, code_hash(ref, inspect.getsourcefile(cls), meta), entry.tasks,
                                    entry.datasets, entry.gpus))
     if config.submissions is not None:
         builtin = {c.ref.key for c in choices}
