@@ -50,8 +50,8 @@ class AutoInt(CTRModel):
         name = self.meta.name
         self.layers = args.positive_int(name, "layers", layers)
         self.heads = args.positive_int(name, "heads", heads)
-        self.attention_dim = args.multiple_of(name, "attention_dim", args.positive_int(name, "attention_dim",
-                                                                                       attention_dim), "heads", self.heads)
+        width = args.positive_int(name, "attention_dim", attention_dim)
+        self.attention_dim = args.multiple_of(name, "attention_dim", width, "heads", self.heads)
         super().__init__(**common)
 
     def interaction(self, n_fields: int, dim: int) -> nn.Module:

@@ -10,6 +10,9 @@ changes what the model is, so its metadata says so: `meta_for(args)`, which the 
 the result, and the instance's `meta` give the name a suffix ("DeepFM (text)"), item_repr id /
 text / emb and RecBench group A / B / C.
 
+num_parameters counts the frozen text table (n_items × 384) of the text representations, not the
+MiniLM encoder that made it (it runs once per catalogue, before training, and is cached).
+
 Training defaults are the ones the DNN docstring explains (picked on the default synthetic plan):
 batch 128 rather than RecBench's 5000, lr 1e-3 (RecBench's), patience 3, up to 20 epochs, window 20
 (the protocol's), embed_dim 64 (RecBench's hidden_size).
@@ -63,9 +66,9 @@ class CTRNet(nn.Module):
 
 class CTRModel(TorchModel):
     """Subclasses set `meta` and either `interaction_net` or `interaction`; their __init__ checks
-    their own arguments and passes the rest to this one. Every model has an MLP somewhere: `hidden` are its
-    widths and `dropout` its rate, by default (128, 64) as DNN's (RecBench's (1000, 1000, 1000)
-    trains about ten times slower on two CPU cores) and 0.1 as RecBench's."""
+    their own arguments and passes the rest to this one. Every model has an MLP somewhere: `hidden`
+    are its widths and `dropout` its rate, by default (128, 64) as DNN's (RecBench's
+    (1000, 1000, 1000) trains about ten times slower on two CPU cores) and 0.1 as RecBench's."""
 
     interaction_net: ClassVar[type[nn.Module]]
     text_vectors: np.ndarray | None = None
@@ -87,8 +90,8 @@ class CTRModel(TorchModel):
     ):
         name = type(self).meta.name
         if unknown:
-            known = list(dict.fromkeys(p.name for cls in (type(self), CTRModel)
-                                       for p in inspect.signature(cls).parameters.values() if p.kind is not p.VAR_KEYWORD))
+            params = [p for cls in (type(self), CTRModel) for p in inspect.signature(cls).parameters.values()]
+            known = list(dict.fromkeys(p.name for p in params if p.kind is not p.VAR_KEYWORD))
             raise TypeError(f"{name} takes no argument(s) {sorted(unknown)}; its arguments are {known}")
         self.hidden = args.positive_ints(name, "hidden", hidden)
         self.dropout = args.dropout_rate(name, "dropout", dropout)
