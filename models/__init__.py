@@ -2,6 +2,6 @@
 is one file plus one import line here."""
 
 from models.baselines import oracle, popularity, random  # noqa: F401
-from models.ctr import dnn  # noqa: F401
+from models.ctr import autoint, dcn, dcnv2, deepfm, dnn, finalmlp, gdcn, masknet, pnn  # noqa: F401
 from models.llm import zeroshot_text  # noqa: F401
 from models.seq import sasrec  # noqa: F401
