@@ -8,23 +8,32 @@ user's earlier items masked, as the task masks them), and answers rank requests 
 over the whole catalogue or over the requests' candidates. By default it trains on next-item
 targets at every position of the training windows (`next_item_windows`); a model with another
 objective overrides `prepare_training` and `training_batch` (BERT4Rec's cloze task).
+
+`TextInitialisedItems` turns any of them into its LLM2 variant (Boz et al., Section 5.2): the
+item-embedding table starts as the PCA of the items' text embeddings (models/layers/
+text_embeddings.py) instead of random, and trains as before.
 """
 
 from __future__ import annotations
 
 import abc
+import dataclasses
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from benchmark.api import FitData, ModelError, SeqFitData, candidate_matrix
+from benchmark.api import FitData, ModelError, ModelMeta, SeqFitData, candidate_matrix
+from benchmark.data.dataset import Catalogue
 from benchmark.requests import RankRequest
+from benchmark.text import encode_catalogue
 from models.layers import args
+from models.layers.citations import LLM_SEQREC
 from models.layers.collate import IGNORE, next_item_windows, pad_histories
 from models.layers.embedding import ItemEmbedding
 from models.layers.ranking import mask_seen, ndcg_at_k
+from models.layers.text_embeddings import pca_item_table
 from models.layers.torch_model import TorchModel
 from models.layers.train import train_early_stopping
 
@@ -130,3 +139,27 @@ class SequentialModel(TorchModel, metaclass=abc.ABCMeta):
         if candidates is None:
             return self.infer(self.net.scores, history)
         return self.infer(self.net.scores, history, torch.from_numpy(candidates))
+
+
+class TextInitialisedItems:
+    """Mixin for a SequentialModel (list it first): after the network is built, the real items'
+    rows of its item-embedding table are replaced by `pca_item_table` of the items' MiniLM text
+    embeddings, scaled to the random initialisation's standard deviation (`ItemEmbedding`'s
+    std), and then train like any other weight. Put it before the model class: `class
+    LLM2SASRec(TextInitialisedItems, SASRec)`."""
+
+    def setup(self, catalogue: Catalogue, seed: int) -> None:
+        super().setup(catalogue, seed)
+        items = self.net.items
+        table = pca_item_table(encode_catalogue(catalogue), items.embedding_dim, items.init_std)
+        with torch.no_grad():
+            items.weight[: catalogue.n_items] = torch.as_tensor(table, dtype=items.weight.dtype)
+
+
+def llm2_meta(base: ModelMeta, name: str) -> ModelMeta:
+    """The metadata of the LLM2 variant of a model: the same, but its items are represented by
+    (text-initialised) embeddings, outside RecBench's groups, citing the study first."""
+    return dataclasses.replace(
+        base, name=name, item_repr="emb", group=None, citation=f"{LLM_SEQREC}; {base.citation}",
+        description=f"{base.name} whose item embeddings start as the PCA of the items' MiniLM text embeddings.",
+    )
