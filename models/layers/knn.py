@@ -12,6 +12,8 @@ outside every neighbour score 0, so the whole-catalogue answer is a sparse `TopK
 
 from __future__ import annotations
 
+import abc
+
 import numpy as np
 import scipy.sparse as sp
 
@@ -36,7 +38,7 @@ def top_neighbours(similarity: np.ndarray, k: int) -> sp.csr_matrix:
     return sp.csr_matrix((values[keep], (rows, order[keep])), shape=(n_queries, n_sessions))
 
 
-class NeighbourhoodModel(Model):
+class NeighbourhoodModel(Model, metaclass=abc.ABCMeta):
     """Base of the kNN models: `fit` keeps the training sequences as sessions (`self.sessions`,
     binary (n_sessions, n_items), in the protocol's order, most recent first); subclasses give
     `neighbours(histories)`, the (n_histories, n_sessions) neighbour weights, and may prepare more
@@ -60,8 +62,9 @@ class NeighbourhoodModel(Model):
     def fit_sessions(self, sequences: list[tuple[int, ...]]) -> None:
         """What a model precomputes from the training sequences beyond `self.sessions`."""
 
+    @abc.abstractmethod
     def neighbours(self, histories: list[tuple[int, ...]]) -> sp.csr_matrix:
-        raise NotImplementedError
+        """(len(histories), n_sessions): each history's neighbour sessions and their weights."""
 
     def item_scores(self, histories: list[tuple[int, ...]]) -> np.ndarray:
         return (self.neighbours(histories) @ self.sessions).toarray()

@@ -142,18 +142,19 @@ class SequentialModel(TorchModel, metaclass=abc.ABCMeta):
 
 
 class TextInitialisedItems:
-    """Mixin for a SequentialModel (list it first): after the network is built, the real items'
-    rows of its item-embedding table are replaced by `pca_item_table` of the items' MiniLM text
-    embeddings, scaled to the random initialisation's standard deviation (`ItemEmbedding`'s
-    std), and then train like any other weight. Put it before the model class: `class
-    LLM2SASRec(TextInitialisedItems, SASRec)`."""
+    """Mixin for a SequentialModel, listed before it (`class LLM2SASRec(TextInitialisedItems,
+    SASRec)`): after the network is built, the real items' rows of its item-embedding table are
+    replaced by `pca_item_table` of the items' MiniLM text embeddings, scaled to the random
+    initialisation's standard deviation (`ItemEmbedding.init_std`), and then train like any other
+    weight. The pad row stays zero; special rows ([mask]) keep their random start."""
 
     def setup(self, catalogue: Catalogue, seed: int) -> None:
         super().setup(catalogue, seed)
         items = self.net.items
         table = pca_item_table(encode_catalogue(catalogue), items.embedding_dim, items.init_std)
         with torch.no_grad():
-            items.weight[: catalogue.n_items] = torch.as_tensor(table, dtype=items.weight.dtype)
+            items.weight[: catalogue.n_items] = torch.as_tensor(table, dtype=items.weight.dtype,
+                                                                device=items.weight.device)
 
 
 def llm2_meta(base: ModelMeta, name: str) -> ModelMeta:
