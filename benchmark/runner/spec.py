@@ -63,8 +63,9 @@ def _files_hash(files: tuple[tuple[str, str], ...]) -> str:
 
 
 def code_hash(ref: ModelRef, module_file: str | None, meta: ModelMeta | None = None) -> str:
-    """A submission's whole folder; a built-in model's own file plus the shared layers it builds
-    on; for a model on an LLM engine (backend hf or vllm), the engines' code as well."""
+    """A submission's whole folder; a built-in model's own file plus the shared layers and the
+    item-text encoder it builds on; for a model on an LLM engine (backend hf or vllm), the
+    engines' code and the title grounding as well."""
     repo = Path(benchmark.__file__).resolve().parent.parent
     if ref.folder is not None:
         root = Path(ref.folder).resolve()
@@ -75,8 +76,11 @@ def code_hash(ref: ModelRef, module_file: str | None, meta: ModelMeta | None = N
         own = Path(module_file).resolve()  # a model registered from outside the repo: by its file name
         files = [(repo if own.is_relative_to(repo) else own.parent, own)]
         files += [(repo, p) for p in sorted((repo / "models" / "layers").glob("*.py"))]
+        # the item-text encoder text-aware models and the generative grounding build on
+        files += [(repo, p) for p in sorted((repo / "benchmark" / "text").glob("*.py"))]
     if meta is not None and meta.backend in ("hf", "vllm"):
         files += [(repo, p) for p in sorted((repo / "benchmark" / "llm").glob("*.py"))]
+        files.append((repo, repo / "benchmark" / "grounding.py"))
     return _files_hash(tuple((str(root), str(p)) for root, p in files))
 
 

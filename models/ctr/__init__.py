@@ -1,1 +1,1 @@
-"""Deep CTR models (DLRMs) on item ids, RecBench groups A–C."""
+"""Deep CTR models (DLRMs) of RecBench groups A–C: item ids, item text or both (item_repr)."""

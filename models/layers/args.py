@@ -33,13 +33,14 @@ def non_negative_int(model: str, name: str, value: Any) -> int:
     return int(value)
 
 
-def positive_ints(model: str, name: str, values: Iterable[Any]) -> tuple[int, ...]:
-    """A sequence of positive integers, e.g. layer widths (possibly empty)."""
+def positive_ints(model: str, name: str, values: Iterable[Any], nonempty: bool = False) -> tuple[int, ...]:
+    """A sequence of positive integers, e.g. layer widths (empty unless `nonempty`)."""
+    expected = "a non-empty list of positive integers" if nonempty else "a list of positive integers"
     if isinstance(values, (str, bytes)) or not isinstance(values, Iterable):
-        raise _fail(model, name, values, "a list of positive integers")
+        raise _fail(model, name, values, expected)
     values = tuple(values)
-    if not all(_is_int(v) and v >= 1 for v in values):
-        raise _fail(model, name, list(values), "a list of positive integers")
+    if not all(_is_int(v) and v >= 1 for v in values) or (nonempty and not values):
+        raise _fail(model, name, list(values), expected)
     return tuple(int(v) for v in values)
 
 
@@ -59,3 +60,18 @@ def dropout_rate(model: str, name: str, value: Any) -> float:
     if not _is_real(value) or not 0 <= value < 1:
         raise _fail(model, name, value, "a probability in [0, 1)")
     return float(value)
+
+
+def choice(model: str, name: str, value: Any, allowed: Iterable[str]) -> str:
+    """One of a fixed set of strings, e.g. a mode."""
+    allowed = tuple(allowed)
+    if not isinstance(value, str) or value not in allowed:
+        raise _fail(model, name, value, f"one of {list(allowed)}")
+    return value
+
+
+def multiple_of(model: str, name: str, value: int, other_name: str, other: int) -> int:
+    """value (already checked) split evenly into `other` parts, e.g. a width across heads."""
+    if value % other:
+        raise ValueError(f"{model}: argument {name} ({value}) must be a multiple of {other_name} ({other})")
+    return value

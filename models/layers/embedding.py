@@ -7,10 +7,13 @@ from torch import nn
 
 
 class ItemEmbedding(nn.Embedding):
-    """One row per item plus a zero, never-updated row for the pad id (n_items)."""
+    """One row per item plus a zero, never-updated row for the pad id (n_items), then `extra`
+    trained rows for special tokens (ids n_items + 1, ...; BERT4Rec's [mask]). Rows start as
+    N(0, std²) (`init_std`)."""
 
-    def __init__(self, n_items: int, dim: int, std: float = 0.05):
-        super().__init__(n_items + 1, dim, padding_idx=n_items)
+    def __init__(self, n_items: int, dim: int, std: float = 0.05, extra: int = 0):
+        super().__init__(n_items + 1 + extra, dim, padding_idx=n_items)
+        self.init_std = std
         nn.init.normal_(self.weight, std=std)
         with torch.no_grad():
             self.weight[n_items].zero_()
@@ -22,7 +25,7 @@ class ItemEmbedding(nn.Embedding):
     @property
     def items(self) -> torch.Tensor:
         """The real items' rows, (n_items, dim), for scoring against the whole catalogue."""
-        return self.weight[:-1]
+        return self.weight[: self.padding_idx]
 
 
 def masked_mean(x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
