@@ -22,9 +22,9 @@ class SASRecNet(SequenceNet):
         super().__init__()
         self.items = ItemEmbedding(n_items, hidden)
         self.positions = nn.Embedding(window, hidden)
-        # As the item rows start (ItemEmbedding: N(0, 0.05²)), not nn.Embedding's N(0, 1), which let
-        # position drown item identity at the start (parity with RecBole, scripts/parity_recbole.py)
-        nn.init.normal_(self.positions.weight, std=0.05)
+        # On the item rows' scale (as BERT4Rec's), not nn.Embedding's N(0, 1), which let position
+        # drown item identity at the start (parity with RecBole, scripts/parity_recbole.py)
+        nn.init.normal_(self.positions.weight, std=self.items.init_std)
         self.dropout = nn.Dropout(dropout)
         self.blocks = nn.ModuleList(SelfAttentionBlock(hidden, heads, dropout) for _ in range(blocks))
         self.norm = nn.LayerNorm(hidden)
