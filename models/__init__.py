@@ -3,5 +3,5 @@ is one file plus one import line here."""
 
 from models.baselines import oracle, popularity, random  # noqa: F401
 from models.ctr import dnn  # noqa: F401
-from models.llm import zeroshot_text  # noqa: F401
+from models.llm import finetuned_text, zeroshot_text  # noqa: F401
 from models.seq import sasrec  # noqa: F401
