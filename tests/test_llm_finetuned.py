@@ -284,7 +284,7 @@ def test_rank_by_title_loglik_shapes_and_errors(checkpoint):
         listwise.rank_by_title_loglik(backend, prompts, [["a"]])
 
 
-def test_misuse_is_reported(checkpoint, catalogue):
+def test_misuse_is_reported(ctr_model, checkpoint, catalogue):
     unfitted = build(checkpoint, catalogue)
     with pytest.raises(ModelError, match="fit"):
         unfitted.score(CTR.valid)
@@ -294,6 +294,10 @@ def test_misuse_is_reported(checkpoint, catalogue):
         unfitted.rank([RankRequest(0, (1,))])
     with pytest.raises(ModelError, match="setup"):
         LLMLoRAText(model_path=str(checkpoint)).fit(CTR)
+    once = build(checkpoint, catalogue)
+    once.fit(CTR)  # loads the adapter ctr_model stored
+    with pytest.raises(ModelError, match="already fitted"):
+        once.fit(CTR)
     bare = LLMLoRAText(model_path=str(checkpoint))
     bare.prompts = {"uqa": {"text": "x"}}
     with pytest.raises(ModelError, match="no 'ctr' or 'seqrec' prompt template"):

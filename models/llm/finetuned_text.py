@@ -170,6 +170,8 @@ class LLMLoRAText(LLMZeroShotText):
     # -- fit --------------------------------------------------------------------------------------
 
     def fit(self, data: FitData) -> None:
+        if self.adapter_dir is not None:
+            raise ModelError(f"{self.meta.name}: already fitted; call setup() again before another fit()")
         if isinstance(data, CTRFitData):
             self._need(CTR, "fit on CTR data")
             job = self._ctr_job(data)
