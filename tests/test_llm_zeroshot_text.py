@@ -273,11 +273,11 @@ def test_next_item_over_the_catalogue_is_generated_then_grounded(checkpoint, cat
 
 
 def test_engine_and_next_item_args_are_checked():
-    with pytest.raises(ModelError, match="engine_args are vLLM's"):
+    with pytest.raises(ValueError, match="engine_args are vLLM's"):
         LLMZeroShotText(engine_args={"max_model_len": 512})
-    with pytest.raises(ModelError, match="normalize must be one of"):
+    with pytest.raises(ValueError, match="normalize must be one of"):
         LLMZeroShotText(normalize="max")
-    with pytest.raises(ModelError, match="backend must be"):
+    with pytest.raises(ValueError, match="backend must be"):
         LLMZeroShotText(backend="onnx")
     assert LLMZeroShotText.meta_for({"backend": "vllm"}).backend == "vllm"
     assert LLMZeroShotText(backend="vllm").meta.backend == "vllm"

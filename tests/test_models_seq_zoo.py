@@ -16,6 +16,7 @@ import numpy as np
 import pytest
 import torch
 from helpers_models import contract_problems, fitted, make_catalogue, torch_threads
+from threadpoolctl import threadpool_limits
 
 from benchmark.api import CTRFitData, ModelError, SeqFitData
 from benchmark.data import load_dataset
@@ -47,7 +48,8 @@ MODES = ("full", "sampled-100")
 
 @pytest.fixture(scope="module", autouse=True)
 def one_thread():
-    with torch_threads(1):
+    """torch and BLAS on one thread: on a shared 2-core machine two threads spin against others."""
+    with torch_threads(1), threadpool_limits(1):
         yield
 
 
@@ -65,12 +67,12 @@ class World:
         self._models, self._answers = {}, {}
 
     def model(self, name: str):
+        """The fitted model: `name` is a registry key (with the arguments BEATS_POPULAR gives it) or
+        "llmseqsim-harmonic"."""
         if name not in self._models:
-            key, kwargs = {"most-popular": ("most-popular", {}), "random": ("random", {}),
-                           "llmseqsim": ("llmseqsim", {}),
-                           "llmseqsim-harmonic": ("llmseqsim", BEATS_POPULAR["llmseqsim-harmonic"])}.get(
-                name, (name, BEATS_POPULAR.get(name, {})))
-            self._models[name] = fitted(get_model(key)(**kwargs), self.td.catalogue, self.fit_data)
+            key = "llmseqsim" if name == "llmseqsim-harmonic" else name
+            model = get_model(key)(**BEATS_POPULAR.get(name, {}))
+            self._models[name] = fitted(model, self.td.catalogue, self.fit_data)
         return self._models[name]
 
     def answer(self, name: str, mode: str):

@@ -122,14 +122,14 @@ name: vllm-plan
 results_dir: {tmp_path / 'results'}
 cache_dir: {tmp_path / 'cache'}
 threads: 2
-protocol: {{ctr_test_rows: 24, ctr_positives_per_user: 2, seq_test_users: 6, seq_valid_users: 5,
+protocol: {{ctr_test_rows: 24, ctr_positives_per_user: 2, seq_test_users: 4, seq_valid_users: 5,
            latency_sample: 2, latency_warmup: 1}}
 datasets:
-  synthetic: {{adapter: synthetic, n_users: 150, n_items: 300, seed: 0}}
-tasks: [ctr, {{name: seqrec, candidates: sampled-100}}]
+  synthetic: {{adapter: synthetic, n_users: 120, n_items: 80, seed: 0}}
+tasks: [ctr, {{name: seqrec, candidates: full}}]
 models:
   - key: llm-zeroshot-text
-    args: {{backend: vllm, batch_size: 8, engine_args: {{max_model_len: 2048}}}}
+    args: {{backend: vllm, batch_size: 8, num_beams: 2, max_new_tokens: 8, engine_args: {{max_model_len: 2048}}}}
 """)
     before = engines.created
     report = run_plan(load_config(plan))

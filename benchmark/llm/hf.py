@@ -13,9 +13,8 @@ same prefix keys and values it would compute itself.
 
 from __future__ import annotations
 
-import copy
 from pathlib import Path
-from typing import Sequence
+from typing import Iterator, Sequence
 
 import numpy as np
 import torch
@@ -72,17 +71,25 @@ class HFBackend(LLMBackend):
                 raise BackendError(f"tokenizer of {str(model_path)!r} has no pad, eos or unk token to pad with")
             self.tokenizer.pad_token = fallback
         model = AutoModelForCausalLM.from_pretrained(resolved.directory, dtype=DTYPES[dtype], **where)
-        if adapter_path is not None:
-            from peft import PeftModel
-
-            adapter_rank(adapter_path)
-            model = PeftModel.from_pretrained(model, str(adapter_path), is_trainable=False)
         self.model = model.to(self.device).eval()
+        self.adapter_path: Path | None = None
+        if adapter_path is not None:
+            self.load_adapter(adapter_path)
         self.config = self.model.config
         self.max_positions = getattr(self.config, "max_position_embeddings", None)
         self.share_prefixes = share_prefixes and all(
             type(layer) is DynamicLayer for layer in DynamicCache(config=self.config).layers
         )
+
+    def load_adapter(self, adapter_path: str | Path) -> None:
+        """Serve the peft LoRA adapter in `adapter_path` on the base model from now on, in place of
+        any adapter loaded before."""
+        from peft import PeftModel
+
+        adapter_rank(adapter_path)
+        base = self.model.unload() if isinstance(self.model, PeftModel) else self.model
+        self.model = PeftModel.from_pretrained(base, str(adapter_path), is_trainable=False).to(self.device).eval()
+        self.adapter_path = Path(adapter_path)
 
     def num_parameters(self) -> int:
         return sum(p.numel() for p in self.model.parameters())
@@ -110,17 +117,22 @@ class HFBackend(LLMBackend):
         ids = self.choice_token_ids(choices)
         seqs = self._encode_all(prompts)
         logits = np.empty((len(seqs), len(ids)), dtype=np.float64)
+        for chunk, rows in self.next_token_logits(seqs):
+            logits[chunk] = rows[:, ids].double().cpu().numpy()
+        return log_softmax_rows(logits)
+
+    def next_token_logits(self, seqs: list[list[int]]) -> Iterator[tuple[list[int], torch.Tensor]]:
+        """The next-token logits after each token sequence, as (indices into seqs, logits of shape
+        (len(indices), vocab)) for chunks of at most batch_size sequences; sequences that share a
+        token prefix run it once (see `_plan`). Differentiable where autograd is on, which is how
+        LoRA training shares a user's prompt prefix across that user's rows."""
         groups, singles = self._plan(seqs)
         for members, shared in groups:
             prefix_cache = self._run_prefix(seqs[members[0]][:shared])
-            members = sorted(members, key=lambda i: len(seqs[i]))
-            for chunk in self._chunks(members):
-                rows = self._last_logits([seqs[i][shared:] for i in chunk], prefix_cache, shared)
-                logits[chunk] = rows[:, ids].double().cpu().numpy()
+            for chunk in self._chunks(sorted(members, key=lambda i: len(seqs[i]))):
+                yield chunk, self._last_logits([seqs[i][shared:] for i in chunk], prefix_cache, shared)
         for chunk in self._chunks(sorted(singles, key=lambda i: len(seqs[i]))):
-            rows = self._last_logits([seqs[i] for i in chunk])
-            logits[chunk] = rows[:, ids].double().cpu().numpy()
-        return log_softmax_rows(logits)
+            yield chunk, self._last_logits([seqs[i] for i in chunk])
 
     def _plan(self, seqs: list[list[int]]) -> tuple[list[tuple[list[int], int]], list[int]]:
         """Split the prompts into groups that share a token prefix, as (members, shared length),
@@ -173,8 +185,11 @@ class HFBackend(LLMBackend):
         cache per row, and the prefix's positions unmasked; without a prefix, no cache at all."""
         if prefix_cache is None:
             return mask, {"use_cache": False}
-        cache = copy.deepcopy(prefix_cache)
-        cache.batch_repeat_interleave(mask.shape[0])
+        # A fresh cache holding the prefix once per row (the prefix cache itself stays as it is for
+        # the next batch); unlike deepcopy it works on tensors that autograd tracks.
+        cache = DynamicCache(config=self.config)
+        for i, layer in enumerate(prefix_cache.layers):
+            cache.update(layer.keys.expand(mask.shape[0], -1, -1, -1), layer.values.expand(mask.shape[0], -1, -1, -1), i)
         prefix_mask = torch.ones(mask.shape[0], prefix_len, dtype=mask.dtype, device=self.device)
         return torch.cat([prefix_mask, mask], dim=1), {"past_key_values": cache, "use_cache": True}
 

@@ -65,7 +65,8 @@ def _files_hash(files: tuple[tuple[str, str], ...]) -> str:
 def code_hash(ref: ModelRef, module_file: str | None, meta: ModelMeta | None = None) -> str:
     """A submission's whole folder; a built-in model's own file plus the shared layers and the
     item-text encoder it builds on; for a model on an LLM engine (backend hf or vllm), the
-    engines' code and the title grounding as well."""
+    engines' code, the title grounding and the LLM models' shared modules (models/llm: list-wise
+    ranking, LoRA training) as well."""
     repo = Path(benchmark.__file__).resolve().parent.parent
     if ref.folder is not None:
         root = Path(ref.folder).resolve()
@@ -81,6 +82,7 @@ def code_hash(ref: ModelRef, module_file: str | None, meta: ModelMeta | None = N
     if meta is not None and meta.backend in ("hf", "vllm"):
         files += [(repo, p) for p in sorted((repo / "benchmark" / "llm").glob("*.py"))]
         files.append((repo, repo / "benchmark" / "grounding.py"))
+        files += [(repo, p) for p in sorted((repo / "models" / "llm").glob("*.py")) if (repo, p) not in files]
     return _files_hash(tuple((str(root), str(p)) for root, p in files))
 
 

@@ -179,7 +179,10 @@ def execute_order(order: WorkOrder, emit: Callable[[JobOutput], None]) -> None:
     if order.threads:
         import torch
 
+        from threadpoolctl import threadpool_limits
+
         torch.set_num_threads(order.threads)
+        threadpool_limits(order.threads)  # numpy / scipy BLAS too (PCA, kNN), not only torch
     stage = "load"
     model: Model | None = None
     snapshot = harness_snapshot() if order.ref.is_submission else None

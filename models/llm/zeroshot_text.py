@@ -34,6 +34,7 @@ from benchmark.registry import register_model
 from benchmark.requests import RankRequest, ScoreRequest, TopK
 from models.layers import args
 from models.layers.citations import RECBENCH
+from models.llm import listwise
 
 # Tried in order: the first pair whose answers are each one token is used (for SmolLM2 "YES" is
 # two tokens, "Yes" one); failing that, the first pair whose first tokens differ.
@@ -109,7 +110,7 @@ class LLMZeroShotText(Model):
         name = self.meta.name
         self.model_path = str(model_path)
         if backend not in ("hf", "vllm"):
-            raise ModelError(f"{name}: backend must be 'hf' or 'vllm', got {backend!r}")
+            raise ValueError(f"{name}: argument backend must be 'hf' or 'vllm', got {backend!r}")
         self.backend_name = backend
         self.meta = self.meta_for({"backend": backend})
         self.device = device or ("cpu" if backend == "hf" else "auto")
@@ -118,10 +119,10 @@ class LLMZeroShotText(Model):
         self.dtype = dtype
         self.adapter_path = str(Path(adapter_path).expanduser()) if adapter_path else None
         if engine_args and backend != "vllm":
-            raise ModelError(f"{name}: engine_args are vLLM's; backend {backend!r} takes none")
+            raise ValueError(f"{name}: argument engine_args are vLLM's; backend {backend!r} takes none")
         self.engine_args = dict(engine_args or {})
         if normalize not in NORMALIZATIONS:
-            raise ModelError(f"{name}: normalize must be one of {list(NORMALIZATIONS)}, got {normalize!r}")
+            raise ValueError(f"{name}: argument normalize must be one of {list(NORMALIZATIONS)}, got {normalize!r}")
         self.normalize = normalize
         self.num_beams = args.positive_int(name, "num_beams", num_beams)
         self.max_new_tokens = args.positive_int(name, "max_new_tokens", max_new_tokens)
@@ -189,22 +190,23 @@ class LLMZeroShotText(Model):
 
     def next_item_prompt(self, request: RankRequest) -> str:
         """The exact text after which candidate titles are scored or generated."""
-        template = self.template("seqrec")
+        self._ready("rank()")
         try:
-            message = template.render(history=self._history_titles(request.history))
-        except PromptError as e:
+            return listwise.next_item_prompt(self.template("seqrec"), self.backend.apply_chat, self._titles,
+                                             request.history, self.max_history)
+        except ModelError as e:
             raise ModelError(f"{self.meta.name}: {e}") from None
-        return template.full_prompt(message, self.backend.apply_chat)
+
+    def _ready(self, what: str) -> None:
+        if self.backend is None:
+            raise ModelError(f"{self.meta.name}: call setup() before {what}")
 
     def rank(self, requests: list[RankRequest]) -> np.ndarray | TopK:
-        if self.backend is None:
-            raise ModelError(f"{self.meta.name}: call setup() before rank()")
-        candidates = candidate_matrix(requests)
+        self._ready("rank()")
         prompts = [self.next_item_prompt(r) for r in requests]
-        if candidates is not None:
-            titles = [[self._titles[int(c)] for c in row] for row in candidates]
-            scores = self.backend.continuation_logprobs_many(prompts, titles, self.normalize)
-            return np.stack(scores) if scores else np.zeros((0, candidates.shape[1]))
+        if candidate_matrix(requests) is not None:
+            return listwise.rank_by_title_loglik(self.backend, prompts, listwise.candidate_titles(requests, self._titles),
+                                                 normalize=self.normalize, desc="llm next item")
         if self._resolver is None:
             from benchmark.grounding import TitleResolver
 

@@ -1,0 +1,352 @@
+"""LoRA fine-tuning (peft) of an LLM on the HF engine, and the content-addressed cache of the
+adapters it trains.
+
+`train_adapter` injects a LoRA adapter into the engine's model in place, runs AdamW over a given
+schedule of micro-batches with a caller-supplied loss, evaluates every `eval_every` optimizer
+steps (and after the last), keeps the adapter with the best validation metric (higher is better),
+stops after `patience` evaluations without a new best, saves that adapter and removes the
+injected layers again, so the engine is its base model once more.
+
+An adapter is stored under `<cache root>/lora/<sha256>/` (benchmark/cache.py), the hash taken over
+everything that determines its weights (see `adapter_key`): a second fit with the same inputs
+loads it instead of training. A directory appears there only once complete (written aside, then
+renamed), so a reader never sees half an adapter."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import time
+from dataclasses import asdict, dataclass, field
+from functools import lru_cache
+from pathlib import Path
+from typing import Any, Callable, Iterable, Sequence
+
+import numpy as np
+import torch
+from tqdm.auto import tqdm
+
+import benchmark
+from benchmark.cache import cache_dir
+from benchmark.llm.paths import resolve_model_path
+from models.layers import args
+
+LOG_FILE = "training.json"
+ADAPTER_FILES = ("adapter_config.json", "adapter_model.safetensors")
+
+
+@dataclass(frozen=True)
+class LoRASettings:
+    """The adapter's shape: rank r, scaling alpha / r, dropout on its input, the module names it
+    adapts (e.g. q_proj, v_proj) and, with `layers`, only the last `layers` decoder layers (so
+    backpropagation stops there: cheaper on a CPU; None adapts every layer)."""
+
+    r: int
+    alpha: float
+    dropout: float
+    target_modules: tuple[str, ...]
+    layers: int | None = None
+
+    @classmethod
+    def checked(cls, model: str, r: Any, alpha: Any, dropout: Any, target_modules: Any, layers: Any) -> "LoRASettings":
+        if isinstance(target_modules, str) or not isinstance(target_modules, Iterable):
+            raise ValueError(f"{model}: argument target_modules must be a list of module names, got {target_modules!r}")
+        modules = tuple(target_modules)
+        if not modules or not all(isinstance(m, str) and m for m in modules):
+            raise ValueError(f"{model}: argument target_modules must be a non-empty list of module names, got {list(modules)!r}")
+        return cls(args.positive_int(model, "lora_r", r), args.positive_number(model, "lora_alpha", alpha),
+                   args.dropout_rate(model, "lora_dropout", dropout), modules,
+                   None if layers is None else args.positive_int(model, "lora_layers", layers))
+
+    def peft_config(self, n_layers: int):
+        from peft import LoraConfig
+
+        if self.layers is not None and self.layers > n_layers:
+            raise ValueError(f"lora_layers={self.layers} but the model has {n_layers} decoder layers")
+        return LoraConfig(r=self.r, lora_alpha=self.alpha, lora_dropout=self.dropout,
+                          target_modules=list(self.target_modules), task_type="CAUSAL_LM",
+                          layers_to_transform=None if self.layers is None else list(range(n_layers - self.layers, n_layers)))
+
+
+@dataclass(frozen=True)
+class TrainSettings:
+    """`batch_size` examples run per forward pass; `grad_accum` of those make one AdamW step at
+    learning rate `lr` (constant; gradients clipped to norm `max_grad_norm`). Training runs
+    `max_steps` steps or `epochs` passes over the training examples, whichever is fewer."""
+
+    lr: float
+    max_steps: int
+    epochs: float
+    batch_size: int
+    grad_accum: int
+    eval_every: int
+    patience: int
+    weight_decay: float = 0.0
+    max_grad_norm: float = 1.0
+
+    @classmethod
+    def checked(cls, model: str, **kw: Any) -> "TrainSettings":
+        return cls(lr=args.positive_number(model, "lr", kw["lr"]),
+                   max_steps=args.positive_int(model, "max_steps", kw["max_steps"]),
+                   epochs=args.positive_number(model, "epochs", kw["epochs"]),
+                   batch_size=args.positive_int(model, "train_batch_size", kw["batch_size"]),
+                   grad_accum=args.positive_int(model, "grad_accum", kw["grad_accum"]),
+                   eval_every=args.positive_int(model, "eval_every", kw["eval_every"]),
+                   patience=args.positive_int(model, "patience", kw["patience"]),
+                   weight_decay=args.non_negative_number(model, "weight_decay", kw.get("weight_decay", 0.0)))
+
+    @property
+    def step_examples(self) -> int:
+        return self.batch_size * self.grad_accum
+
+    def steps_for(self, n_examples: int) -> int:
+        return max(1, min(self.max_steps, int(np.ceil(self.epochs * n_examples / self.step_examples))))
+
+
+@dataclass
+class TrainLog:
+    metric: str
+    steps: int = 0
+    examples: int = 0
+    losses: list[float] = field(default_factory=list)  # mean training loss of each step
+    evals: list[tuple[int, float]] = field(default_factory=list)  # (step, validation metric)
+    best_step: int = 0
+    seconds: float = 0.0
+    stopped_early: bool = False
+
+    @property
+    def best(self) -> float | None:
+        return next((v for s, v in self.evals if s == self.best_step), None)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self) | {"best": self.best}
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> "TrainLog":
+        d = dict(d)
+        d.pop("best", None)
+        d["evals"] = [tuple(e) for e in d.get("evals", [])]
+        return cls(**d)
+
+
+def schedule(groups: Sequence[Sequence[int]], steps: int, settings: TrainSettings, seed: int) -> list[list[int]]:
+    """The micro-batches of `steps` optimizer steps: the groups (a user's rows, kept together so
+    that their prompts share a prefix in one pass) in a seeded random order, reshuffled at each
+    pass, flattened and cut into batches of `settings.batch_size` examples."""
+    if not groups or not any(groups):
+        raise ValueError("no training examples")
+    rng = np.random.default_rng(seed)
+    need = steps * settings.step_examples
+    order: list[int] = []
+    while len(order) < need:
+        for g in rng.permutation(len(groups)):
+            order.extend(groups[g])
+    order = order[:need]
+    return [order[i : i + settings.batch_size] for i in range(0, need, settings.batch_size)]
+
+
+def train_adapter(
+    backend: Any,
+    lora: LoRASettings,
+    settings: TrainSettings,
+    batches: list[list[int]],
+    batch_loss: Callable[[list[int]], torch.Tensor],
+    evaluate: Callable[[], float] | None,
+    out_dir: Path,
+    *,
+    seed: int,
+    metric: str,
+    desc: str = "lora",
+) -> TrainLog:
+    """Train a LoRA adapter on the HF engine `backend`'s model over `batches` (micro-batches of
+    example indices, `settings.grad_accum` of them a step) and save it to `out_dir`.
+    `batch_loss(indices)` is the mean loss of those examples; `evaluate()` runs without gradients
+    with dropout off and returns the validation metric. The engine's counters are reset after."""
+    from peft import get_peft_model, get_peft_model_state_dict, set_peft_model_state_dict
+
+    torch.manual_seed(seed)
+    n_layers = int(backend.model.config.num_hidden_layers)
+    model = get_peft_model(backend.model, lora.peft_config(n_layers))  # injects into backend.model in place
+    trainable = [p for p in model.parameters() if p.requires_grad]
+    optimizer = torch.optim.AdamW(trainable, lr=settings.lr, weight_decay=settings.weight_decay)
+    log = TrainLog(metric)
+    steps = len(batches) // settings.grad_accum
+    best, best_state, stale = float("-inf"), None, 0
+    start = time.perf_counter()
+
+    def validate(step: int) -> bool:
+        """Evaluate; False once patience runs out."""
+        nonlocal best, best_state, stale
+        model.eval()
+        with torch.inference_mode():
+            value = float(evaluate())
+        model.train()
+        log.evals.append((step, value))
+        if value > best:
+            best, log.best_step, stale = value, step, 0
+            best_state = {k: v.detach().clone() for k, v in get_peft_model_state_dict(model).items()}
+        else:
+            stale += 1
+        bar.set_postfix(loss=f"{log.losses[-1]:.4f}", **{metric: f"{value:.4f}", "best": f"{best:.4f}"})
+        return stale < settings.patience
+
+    model.train()
+    bar = tqdm(range(1, steps + 1), desc=desc, disable=None, leave=False)
+    try:
+        for step in bar:
+            optimizer.zero_grad(set_to_none=True)
+            total = 0.0
+            for micro in batches[(step - 1) * settings.grad_accum : step * settings.grad_accum]:
+                loss = batch_loss(micro) / settings.grad_accum
+                loss.backward()
+                total += float(loss.detach())
+                log.examples += len(micro)
+            torch.nn.utils.clip_grad_norm_(trainable, settings.max_grad_norm)
+            optimizer.step()
+            log.losses.append(total)
+            log.steps = step
+            bar.set_postfix(loss=f"{total:.4f}")
+            if evaluate is not None and (step % settings.eval_every == 0 or step == steps):
+                if not validate(step):
+                    log.stopped_early = step < steps
+                    break
+        if best_state is not None:
+            set_peft_model_state_dict(model, best_state)
+        else:
+            log.best_step = log.steps
+        model.eval()
+        model.save_pretrained(out_dir, save_embedding_layers=False)
+    finally:
+        bar.close()
+        model.unload()  # the engine's model is the base model again
+        backend.reset_counts()
+    log.seconds = time.perf_counter() - start
+    return log
+
+
+def continuation_loss(model: Any, pad_id: int, seqs: list[list[int]], scored: list[int]) -> torch.Tensor:
+    """Mean over the sequences of the mean cross-entropy of each one's last `scored` tokens given
+    everything before them. Rows are left-padded (position ids count real tokens only), so every
+    row ends at the last position and the logits are computed for the scored positions alone."""
+    device = next(model.parameters()).device
+    width = max(map(len, seqs))
+    input_ids = torch.full((len(seqs), width), pad_id, dtype=torch.long)
+    mask = torch.zeros((len(seqs), width), dtype=torch.long)
+    for r, seq in enumerate(seqs):
+        input_ids[r, width - len(seq) :] = torch.tensor(seq)
+        mask[r, width - len(seq) :] = 1
+    positions = (mask.cumsum(dim=1) - 1).clamp(min=0)
+    keep = max(scored) + 1
+    logits = model(input_ids=input_ids.to(device), attention_mask=mask.to(device), position_ids=positions.to(device),
+                   logits_to_keep=keep).logits.float()  # position j predicts token width - keep + j + 1
+    losses = []
+    for r, n in enumerate(scored):
+        pred = logits[r, keep - 1 - n : keep - 1]
+        target = input_ids[r, width - n :].to(device)
+        losses.append(torch.nn.functional.cross_entropy(pred, target))
+    return torch.stack(losses).mean()
+
+
+class Digest:
+    """sha256 over a stream of values, each framed so that no two streams collide."""
+
+    def __init__(self) -> None:
+        self._h = hashlib.sha256()
+
+    def add(self, *values: Any) -> "Digest":
+        for v in values:
+            data = v if isinstance(v, bytes) else json.dumps(v, sort_keys=True, default=str).encode()
+            self._h.update(len(data).to_bytes(8, "little") + data)
+        return self
+
+    def hexdigest(self) -> str:
+        return self._h.hexdigest()
+
+
+@lru_cache(maxsize=None)
+def _file_sha256(path: str, mtime_ns: int, size: int) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 22), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def files_sha256(paths: Iterable[Path], root: Path | None = None) -> str:
+    """Each file's name (relative to `root`, else its base name) and contents (memoised while the
+    file is unchanged)."""
+    d = Digest()
+    for p in sorted(Path(p) for p in paths):
+        stat = p.stat()
+        d.add(p.relative_to(root).as_posix() if root else p.name, _file_sha256(str(p), stat.st_mtime_ns, stat.st_size))
+    return d.hexdigest()
+
+
+def base_model_identity(model_path: str) -> dict[str, Any]:
+    """The weights a model path names, by content: the GGUF file, or every file of the checkpoint
+    directory (config, weights, tokenizer)."""
+    resolved = resolve_model_path(model_path)
+    files = [resolved.path] if resolved.gguf_file else [p for p in resolved.directory.iterdir() if p.is_file()]
+    return {"name": Path(model_path).name if resolved.gguf_file is None else resolved.gguf_file,
+            "sha256": files_sha256(files)}
+
+
+def training_code_hash() -> str:
+    """The code that shapes an adapter: the LLM models (prompt rendering, losses, this trainer),
+    the engines they run on and the shared layers."""
+    repo = Path(benchmark.__file__).resolve().parent.parent
+    files = [*(repo / "models" / "llm").glob("*.py"), *(repo / "benchmark" / "llm").glob("*.py"),
+             *(repo / "models" / "layers").glob("*.py"), repo / "benchmark" / "prompts.py"]
+    return files_sha256(files, repo)
+
+
+def adapter_key(*, base: dict[str, Any], lora: LoRASettings, settings: TrainSettings, data: str, seed: int,
+                extra: dict[str, Any]) -> str:
+    """The adapter's cache key: the base model's identity, the LoRA and training settings, the
+    hash of the training and validation examples (the exact prompts and targets, in the order
+    they are used), the seed, the training code, the library versions and the thread count
+    (float sums, hence weights, depend on it), plus the caller's `extra` (task, loss, dtype...)."""
+    import peft
+    import transformers
+
+    return Digest().add({
+        "base": base, "lora": asdict(lora), "train": asdict(settings), "data": data, "seed": seed,
+        "code": training_code_hash(), "harness": benchmark.__version__,
+        "versions": {"torch": torch.__version__, "transformers": transformers.__version__, "peft": peft.__version__},
+        "threads": torch.get_num_threads(), "extra": extra,
+    }).hexdigest()
+
+
+def cached_adapter(key: str) -> tuple[Path, TrainLog] | None:
+    """The stored adapter and its training log, when a complete one is cached under `key`."""
+    path = cache_dir("lora") / key
+    if not all((path / f).is_file() for f in (*ADAPTER_FILES, LOG_FILE)):
+        return None
+    try:
+        return path, TrainLog.from_dict(json.loads((path / LOG_FILE).read_text()))
+    except (ValueError, TypeError, KeyError):
+        return None  # a damaged log: train again
+
+
+def store_adapter(key: str, train: Callable[[Path], TrainLog]) -> tuple[Path, TrainLog]:
+    """Run `train(folder)` to write an adapter into a fresh folder beside the cache entry, add its
+    log, and move it into place; when another process stored the same key meanwhile, keep that."""
+    root = cache_dir("lora")
+    final = root / key
+    work = root / f".{key}.{os.getpid()}.{time.monotonic_ns()}.tmp"
+    work.mkdir()
+    try:
+        log = train(work)
+        (work / LOG_FILE).write_text(json.dumps(log.to_dict(), indent=1))
+        try:
+            os.rename(work, final)
+        except OSError:  # the entry exists: stored meanwhile (keep it), or left incomplete (replace it)
+            if cached_adapter(key) is None:
+                shutil.rmtree(final)
+                os.rename(work, final)
+    finally:
+        if work.exists():
+            shutil.rmtree(work, ignore_errors=True)
+    return final, log
