@@ -150,6 +150,13 @@ class ItemCodes:
         except KeyError:
             raise ValueError(f"ItemCodes({self.kind!r}): no item has the code {list(key)}") from None
 
+    def trie(self, end_token: int | None = None):
+        """The prefix trie over every item's token ids (see benchmark.itemtok.trie); `end_token`
+        closes each sequence, for codes where one item's code is a prefix of another's."""
+        from benchmark.itemtok.trie import PrefixTrie
+
+        return PrefixTrie.build(self.token_ids(), self.lengths, end_token=end_token)
+
     def to_dict(self) -> dict[str, Any]:
         """What a result records about the tokenizer (its settings and its report)."""
         return {"kind": self.kind, "config": dict(self.config), "n_items": self.n_items,
