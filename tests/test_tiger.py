@@ -13,20 +13,14 @@ import re
 import numpy as np
 import pytest
 import yaml
-from helpers_models import contract_problems, fitted, torch_threads
+from helpers_models import SeqWorld, contract_problems, fitted, torch_threads
 
 from benchmark.api import ModelError
-from benchmark.data import load_dataset
-from benchmark.protocol import ProtocolSpec, build_task_data
 from benchmark.registry import get_model
 from benchmark.requests import RankRequest, TopK
-from benchmark.stats import paired_test
-from models.baselines.popularity import MostPopular
 from models.seq.tiger import TIGER, auto_codebook_size, tokenizer_config
-from tasks.seqrec import SeqRecTask
 
-MODES = ("full", "sampled-100")
-ARGS = {"epochs": 6}
+MODES = SeqWorld.MODES
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -35,30 +29,9 @@ def one_thread():
         yield
 
 
-class World:
-    """The task data, requests and fitted models, each evaluation computed once per module."""
-
-    def __init__(self):
-        ds = load_dataset("synthetic", n_users=1200, n_items=400, seed=0, name="synthetic")
-        spec = ProtocolSpec.from_overrides({"seq_test_users": 500, "seq_valid_users": 300})
-        self.td = build_task_data(ds, spec, ("seqrec",), cache_dir=None)["seqrec"]
-        self.tasks = {mode: SeqRecTask(mode) for mode in MODES}
-        self.requests = {mode: task.requests(self.td) for mode, task in self.tasks.items()}
-        fit_data = self.tasks["full"].fit_data(self.td)
-        self.fit_data = fit_data
-        self.models = {"tiger": fitted(TIGER(**ARGS), self.td.catalogue, fit_data),
-                       "most-popular": fitted(MostPopular(), self.td.catalogue, fit_data)}
-        self.answers = {(name, mode): model.rank(self.requests[mode])
-                        for name, model in self.models.items() for mode in MODES}
-
-    def evaluation(self, name: str, mode: str):
-        task = self.tasks[mode]
-        return task.evaluate(self.td, task.check(self.answers[name, mode], self.requests[mode], self.td.n_items))
-
-
 @pytest.fixture(scope="module")
 def world():
-    return World()
+    return SeqWorld({"tiger": ("tiger", {"epochs": 6})})
 
 
 def test_registered_and_keeps_its_contract():
@@ -70,13 +43,12 @@ def test_registered_and_keeps_its_contract():
 
 @pytest.mark.parametrize("mode", MODES)
 def test_beats_most_popular(world, mode):
-    test = paired_test("seqrec", "ndcg@10", world.evaluation("tiger", mode).per_example,
-                       world.evaluation("most-popular", mode).per_example)
+    test = world.compare("tiger", "most-popular", mode)
     assert test["diff"] > 0 and test["p"] < 0.05, test
 
 
 def test_every_ranked_item_is_real_and_unseen(world):
-    top = world.answers["tiger", "full"]
+    top = world.answer("tiger", "full")
     n, n_items = len(world.requests["full"]), world.td.n_items
     assert isinstance(top, TopK) and top.items.shape == (n, 20)
     assert ((top.items >= 0) & (top.items < n_items)).all()  # valid-item rate 100%, no padding needed
@@ -88,17 +60,17 @@ def test_every_ranked_item_is_real_and_unseen(world):
 def test_scores_are_exact_log_likelihoods_in_both_modes(world):
     """The beam's score of an item equals its teacher-forced log-likelihood (the sampled mode's
     score), so the two modes rank by the same quantity."""
-    model, top = world.models["tiger"], world.answers["tiger", "full"]
+    model, top = world.model("tiger"), world.answer("tiger", "full")
     requests = world.requests["full"][:30]
     with_candidates = [RankRequest(r.user, r.history, top.items[i]) for i, r in enumerate(requests)]
     np.testing.assert_allclose(model.rank(with_candidates), top.scores[:30], rtol=1e-5, atol=1e-5)
-    sampled = world.answers["tiger", "sampled-100"]
+    sampled = world.answer("tiger", "sampled-100")
     assert sampled.shape == (n := len(world.requests["sampled-100"]), 101) and np.isfinite(sampled).all()
     assert (sampled <= 0).all() and n == 500
 
 
 def test_short_and_empty_histories(world):
-    model = world.models["tiger"]
+    model = world.model("tiger")
     top = model.rank([RankRequest(0, ()), RankRequest(1, (5,)), RankRequest(2, tuple(range(40)))])
     assert top.items.shape == (3, 20) and (top.items >= 0).all() and not set(top.items[2]) & set(range(40))
     assert model.rank([]).items.shape == (0, 20)
@@ -106,7 +78,7 @@ def test_short_and_empty_histories(world):
 
 
 def test_records_the_tokenizer_beam_and_training(world):
-    stats = world.models["tiger"].extra_stats()
+    stats = world.model("tiger").extra_stats()
     assert stats["beam_width"] == 20 and stats["top_k"] == 20 and stats["epochs_run"] >= 1
     tok = stats["tokenizer"]
     assert tok["kind"] == "sid-rqkmeans" and tok["config"] == {"kind": "sid-rqkmeans", "levels": 3,
@@ -154,7 +126,7 @@ def test_rejects_ctr_data(world):
     from helpers_models import ctr_fixture
 
     with pytest.raises(ModelError, match="TIGER trains on next-item sequences"):
-        world.models["tiger"].fit(ctr_fixture().fit)
+        world.model("tiger").fit(ctr_fixture().fit)
 
 
 def test_recboard_run_with_tiger_in_the_plan(tmp_path):

@@ -49,8 +49,7 @@ from torch import nn
 
 from benchmark.api import FitData, ModelError, ModelMeta, SeqFitData, candidate_matrix
 from benchmark.data.dataset import Catalogue
-from benchmark.itemtok import SID_KINDS, BeamState, ItemCodes, PrefixTrie, TokenizerConfig, constrained_beam_search
-from benchmark.itemtok import item_codes
+from benchmark.itemtok import SID_KINDS, BeamState, ItemCodes, TokenizerConfig, constrained_beam_search, item_codes
 from benchmark.registry import register_model
 from benchmark.requests import RankRequest, TopK
 from models.layers import args
@@ -164,19 +163,12 @@ class TIGER(TorchModel):
             raise ValueError(f"{name}: argument tokenizer is not a valid item tokenizer ({e})") from None
         args.choice(name, "tokenizer kind", kind, SID_KINDS)
         self.tokenizer = tokenizer
-        self.hidden = args.positive_int(name, "hidden", hidden)
-        self.heads = args.positive_int(name, "heads", heads)
-        args.multiple_of(name, "hidden", self.hidden, "heads", self.heads)
-        self.encoder_layers = args.positive_int(name, "encoder_layers", encoder_layers)
-        self.decoder_layers = args.positive_int(name, "decoder_layers", decoder_layers)
-        self.feedforward = args.positive_int(name, "feedforward", feedforward)
-        self.dropout = args.dropout_rate(name, "dropout", dropout)
-        self.beam_width = args.positive_int(name, "beam_width", beam_width)
-        self.top_k = args.positive_int(name, "top_k", top_k)
+        self.set_shape(hidden, dropout, heads=heads, encoder_layers=encoder_layers, decoder_layers=decoder_layers,
+                       feedforward=feedforward, beam_width=beam_width, top_k=top_k,
+                       targets_per_sequence=targets_per_sequence)
         if not 10 <= self.top_k <= self.beam_width:
             raise ValueError(f"{name}: argument top_k ({top_k}) must be at least 10 (NDCG@10) and at most "
                              f"beam_width ({beam_width})")
-        self.targets_per_sequence = args.positive_int(name, "targets_per_sequence", targets_per_sequence)
         self.valid_users = args.non_negative_int(name, "valid_users", valid_users)
         self.set_training(epochs=epochs, batch_size=batch_size, lr=lr, weight_decay=weight_decay, patience=patience,
                           window=window, device=device)
@@ -193,7 +185,7 @@ class TIGER(TorchModel):
 
     def setup(self, catalogue: Catalogue, seed: int) -> None:
         self.codes: ItemCodes = item_codes(catalogue, tokenizer_config(self.tokenizer, catalogue.n_items))
-        self.trie = PrefixTrie.build(self.codes.token_ids())
+        self.trie = self.codes.trie()
         super().setup(catalogue, seed)
 
     def build(self, n_items: int) -> TigerNet:
