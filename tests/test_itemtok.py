@@ -81,6 +81,13 @@ def test_token_strings_per_kind():
     np.testing.assert_array_equal(sid.token_ids()[:, 1], sid.codes[:, 1] + 8)
     with pytest.raises(ValueError, match="item 120 is outside the catalogue 0..119"):
         sid.token_strings(120)
+    # as an LLM sees them once its tokenizer has added new_tokens() at ids 5000, 5001, ...
+    llm = sid.vocabulary_ids(np.arange(sid.vocab_size) + 5000)
+    np.testing.assert_array_equal(llm, sid.token_ids() + 5000)
+    with pytest.raises(ValueError, match="number IDs add no tokens"):
+        number.vocabulary_ids([])
+    with pytest.raises(ValueError, match=r"need one id >= 0 per new token \(120\)"):
+        unique.vocabulary_ids([1, 2])
 
 
 def test_hand_worked_report_figures():
@@ -337,6 +344,9 @@ def test_excluded_items_never_come_back():
         items, scores = brute_force(lm, codes.tolist(), r, 10, skip=set(exclude[r]))
         assert result.items[r].tolist() == items and not set(items) & set(exclude[r])
         np.testing.assert_allclose(result.scores[r], scores, rtol=0, atol=1e-9)
+    # ids outside the catalogue exclude nothing (and never another request's item)
+    beyond = [[len(codes) + int(wide.items[1, 0]), -1], [], []]
+    np.testing.assert_array_equal(constrained_beam_search(lm, trie, 3, 40, 10, exclude=beyond).items, wide.items)
 
 
 def test_parents_let_a_step_function_keep_a_cache():

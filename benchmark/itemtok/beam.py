@@ -92,7 +92,10 @@ def _exclusion_keys(exclude: Sequence[Sequence[int]] | None, n_requests: int, n_
         return None
     if len(exclude) != n_requests:
         raise ValueError(f"beam search: exclude has {len(exclude)} lists for {n_requests} requests")
-    keys = [r * n_items + np.asarray(list(items), dtype=np.int64) for r, items in enumerate(exclude) if len(items)]
+    keys = []
+    for r, items in enumerate(exclude):
+        items = np.asarray(list(items), dtype=np.int64)
+        keys.append(r * n_items + items[(items >= 0) & (items < n_items)])  # others are no trie item anyway
     flat = np.unique(np.concatenate(keys)) if keys else np.zeros(0, dtype=np.int64)
     return torch.as_tensor(flat, device=device)
 

@@ -135,6 +135,20 @@ class ItemCodes:
         level_offsets[l]), PAD kept."""
         return np.where(self.codes >= 0, self.codes + self.level_offsets, PAD)
 
+    def vocabulary_ids(self, new_token_ids: Sequence[int]) -> np.ndarray:
+        """(n_items, L) int64: each item's tokens as ids of a vocabulary the `new_tokens()` were
+        added to, given the ids it gave them (in new_tokens() order; e.g. an HF tokenizer's
+        `convert_tokens_to_ids(codes.new_tokens())`); PAD kept. Number IDs add no tokens: their
+        ids are the LLM tokenizer's own for `item_text(item)`."""
+        if self.kind == "number-id":
+            raise ValueError("ItemCodes('number-id'): number IDs add no tokens; tokenize item_text(item) instead")
+        ids = np.asarray(new_token_ids, dtype=np.int64)
+        if ids.shape != (self.vocab_size,) or (ids < 0).any():
+            raise ValueError(f"ItemCodes({self.kind!r}): need one id >= 0 per new token ({self.vocab_size}), "
+                             f"got shape {ids.shape}")
+        token_ids = self.token_ids()
+        return np.where(token_ids >= 0, ids[np.maximum(token_ids, 0)], PAD)
+
     @cached_property
     def _lookup(self) -> dict[tuple[int, ...], int]:
         table = {tuple(row[:n].tolist()): i for i, (row, n) in enumerate(zip(self.codes, self.lengths))}
