@@ -126,6 +126,51 @@ def seq_fixture(
     )
 
 
+class SeqWorld:
+    """Task data from the synthetic generator (1,200 users, 400 items, 500 test and 300 validation
+    users), its two candidate modes, and fitted models with their evaluations, each computed once.
+    A model is named by its registry key, or by a name in `variants`: name -> (key, arguments)."""
+
+    MODES = ("full", "sampled-100")
+
+    def __init__(self, variants: dict[str, tuple[str, dict]] | None = None):
+        from benchmark.data import load_dataset
+        from benchmark.protocol import ProtocolSpec, build_task_data
+        from tasks.seqrec import SeqRecTask
+
+        ds = load_dataset("synthetic", n_users=1200, n_items=400, seed=0, name="synthetic")
+        spec = ProtocolSpec.from_overrides({"seq_test_users": 500, "seq_valid_users": 300})
+        self.td = build_task_data(ds, spec, ("seqrec",), cache_dir=None)["seqrec"]
+        self.tasks = {mode: SeqRecTask(mode) for mode in self.MODES}
+        self.requests = {mode: task.requests(self.td) for mode, task in self.tasks.items()}
+        self.fit_data = self.tasks["full"].fit_data(self.td)
+        self.variants = dict(variants or {})
+        self._models, self._answers = {}, {}
+
+    def model(self, name: str):
+        """The fitted model `name`."""
+        if name not in self._models:
+            key, arguments = self.variants.get(name, (name, {}))
+            self._models[name] = fitted(get_model(key)(**arguments), self.td.catalogue, self.fit_data)
+        return self._models[name]
+
+    def answer(self, name: str, mode: str):
+        if (name, mode) not in self._answers:
+            self._answers[name, mode] = self.model(name).rank(self.requests[mode])
+        return self._answers[name, mode]
+
+    def evaluation(self, name: str, mode: str):
+        task = self.tasks[mode]
+        return task.evaluate(self.td, task.check(self.answer(name, mode), self.requests[mode], self.td.n_items))
+
+    def compare(self, a: str, b: str, mode: str, metric: str = "ndcg@10") -> dict:
+        """The paired bootstrap test of metric(a) - metric(b) (benchmark.stats.paired_test)."""
+        from benchmark.stats import paired_test
+
+        return paired_test("seqrec", metric, self.evaluation(a, mode).per_example,
+                           self.evaluation(b, mode).per_example)
+
+
 def auc(labels: np.ndarray, scores: np.ndarray) -> float:
     return float(roc_auc_score(labels, scores))
 

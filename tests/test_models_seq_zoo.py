@@ -15,15 +15,12 @@ import re
 import numpy as np
 import pytest
 import torch
-from helpers_models import contract_problems, fitted, make_catalogue, torch_threads
+from helpers_models import SeqWorld, contract_problems, fitted, make_catalogue, torch_threads
 from threadpoolctl import threadpool_limits
 
 from benchmark.api import CTRFitData, ModelError, SeqFitData
-from benchmark.data import load_dataset
-from benchmark.protocol import ProtocolSpec, build_task_data
 from benchmark.registry import get_model
 from benchmark.requests import RankRequest, ScoreRequest, TopK
-from benchmark.stats import paired_test
 from benchmark.text import encode_catalogue
 from models.baselines.popularity import MostPopular
 from models.baselines.random import Random
@@ -35,7 +32,6 @@ from models.layers.text_embeddings import pca_item_table
 from models.seq.bert4rec import cloze, mask_last
 from models.seq.gru4rec import GRU4RecNet
 from models.seq.vsknn import most_recent_shared_step
-from tasks.seqrec import SeqRecTask
 
 # Fewer epochs than the defaults keep the module fast; every network still passes most-popular by
 # a wide margin on this data (the LLM2 variants start from the text geometry and need fewer).
@@ -43,7 +39,7 @@ NEURAL = {"gru4rec": {"epochs": 8}, "bert4rec": {"epochs": 6}, "llm2sasrec": {"e
           "llm2bert4rec": {"epochs": 4}, "llm2gru4rec": {"epochs": 4}}
 KNN = {"vsknn": {}, "sknn-emb": {}}
 BEATS_POPULAR = {**NEURAL, **KNN, "llmseqsim-harmonic": {"aggregation": "harmonic"}}
-MODES = ("full", "sampled-100")
+MODES = SeqWorld.MODES
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -53,45 +49,11 @@ def one_thread():
         yield
 
 
-class World:
-    """Task data from the synthetic generator, its two candidate modes, and fitted models with their
-    evaluations, each computed once per module."""
-
-    def __init__(self):
-        ds = load_dataset("synthetic", n_users=1200, n_items=400, seed=0, name="synthetic")
-        spec = ProtocolSpec.from_overrides({"seq_test_users": 500, "seq_valid_users": 300})
-        self.td = build_task_data(ds, spec, ("seqrec",), cache_dir=None)["seqrec"]
-        self.tasks = {mode: SeqRecTask(mode) for mode in MODES}
-        self.requests = {mode: task.requests(self.td) for mode, task in self.tasks.items()}
-        self.fit_data = self.tasks["full"].fit_data(self.td)
-        self._models, self._answers = {}, {}
-
-    def model(self, name: str):
-        """The fitted model: `name` is a registry key (with the arguments BEATS_POPULAR gives it) or
-        "llmseqsim-harmonic"."""
-        if name not in self._models:
-            key = "llmseqsim" if name == "llmseqsim-harmonic" else name
-            model = get_model(key)(**BEATS_POPULAR.get(name, {}))
-            self._models[name] = fitted(model, self.td.catalogue, self.fit_data)
-        return self._models[name]
-
-    def answer(self, name: str, mode: str):
-        if (name, mode) not in self._answers:
-            self._answers[name, mode] = self.model(name).rank(self.requests[mode])
-        return self._answers[name, mode]
-
-    def evaluation(self, name: str, mode: str):
-        task = self.tasks[mode]
-        return task.evaluate(self.td, task.check(self.answer(name, mode), self.requests[mode], self.td.n_items))
-
-    def compare(self, a: str, b: str, mode: str, metric: str = "ndcg@10") -> dict:
-        return paired_test("seqrec", metric, self.evaluation(a, mode).per_example,
-                           self.evaluation(b, mode).per_example)
-
-
 @pytest.fixture(scope="module")
 def world():
-    return World()
+    """The models under their BEATS_POPULAR arguments; "llmseqsim-harmonic" is llmseqsim's variant."""
+    return SeqWorld({name: ("llmseqsim" if name == "llmseqsim-harmonic" else name, arguments)
+                     for name, arguments in BEATS_POPULAR.items()})
 
 
 ALL_KEYS = ["gru4rec", "bert4rec", "vsknn", "llmseqsim", "sknn-emb", "llm2sasrec", "llm2bert4rec", "llm2gru4rec"]

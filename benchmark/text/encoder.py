@@ -55,13 +55,24 @@ def catalogue_texts(catalogue: Catalogue, fields: tuple[str, ...] = DEFAULT_FIEL
     return [catalogue.text(i, fields) for i in range(catalogue.n_items)]
 
 
-def encode_catalogue(catalogue: Catalogue, fields: tuple[str, ...] = DEFAULT_FIELDS) -> np.ndarray:
-    """Every item's text (its `fields` joined by ' | '), encoded and cached by content hash."""
-    texts = catalogue_texts(catalogue, fields)
+def texts_digest(texts: list[str]) -> str:
+    """sha256 (hex) of the encoder's name and the texts in order: what names a catalogue's
+    embeddings in the cache, and what other item-text artefacts (item codes) are keyed by."""
     digest = hashlib.sha256(ENCODER_NAME.encode())
     for text in texts:
         digest.update(text.encode("utf-8") + b"\x00")
-    path = cache_dir("text-emb") / f"{digest.hexdigest()}.npy"
+    return digest.hexdigest()
+
+
+def catalogue_digest(catalogue: Catalogue, fields: tuple[str, ...] = DEFAULT_FIELDS) -> str:
+    """The content hash of a catalogue's item texts (its `fields`), as `encode_catalogue` keys it."""
+    return texts_digest(catalogue_texts(catalogue, fields))
+
+
+def encode_catalogue(catalogue: Catalogue, fields: tuple[str, ...] = DEFAULT_FIELDS) -> np.ndarray:
+    """Every item's text (its `fields` joined by ' | '), encoded and cached by content hash."""
+    texts = catalogue_texts(catalogue, fields)
+    path = cache_dir("text-emb") / f"{texts_digest(texts)}.npy"
     if path.is_file():
         try:
             cached = np.load(path)

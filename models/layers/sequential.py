@@ -28,7 +28,6 @@ from benchmark.api import FitData, ModelError, ModelMeta, SeqFitData, candidate_
 from benchmark.data.dataset import Catalogue
 from benchmark.requests import RankRequest
 from benchmark.text import encode_catalogue
-from models.layers import args
 from models.layers.citations import LLM_SEQREC
 from models.layers.collate import IGNORE, next_item_windows, pad_histories
 from models.layers.embedding import ItemEmbedding
@@ -59,7 +58,7 @@ class SequenceNet(nn.Module):
 
 class SequentialModel(TorchModel, metaclass=abc.ABCMeta):
     """Fit and rank for a `SequenceNet` (see the module docstring). Subclasses set `meta`, check
-    their network's arguments with `set_shape`, pass the training arguments on to this
+    their network's arguments with `set_shape` (TorchModel's), pass the training arguments on to this
     `__init__` and implement `build`."""
 
     net: SequenceNet
@@ -72,17 +71,6 @@ class SequentialModel(TorchModel, metaclass=abc.ABCMeta):
         masked) after 3 epochs without a new best."""
         self.set_training(epochs=epochs, batch_size=batch_size, lr=lr, weight_decay=weight_decay, patience=patience,
                           window=window, device=device)
-
-    def set_shape(self, hidden: int, dropout: float, **counts: int) -> None:
-        """Check and keep the network's width, dropout rate and layer counts (`blocks=2`, ...); with
-        a `heads` count, hidden must be a multiple of it."""
-        name = self.meta.name
-        self.hidden = args.positive_int(name, "hidden", hidden)
-        for key, value in counts.items():
-            setattr(self, key, args.positive_int(name, key, value))
-        if "heads" in counts and self.hidden % self.heads:
-            raise ValueError(f"{name}: argument hidden ({hidden}) must be a multiple of heads ({self.heads})")
-        self.dropout = args.dropout_rate(name, "dropout", dropout)
 
     def prepare_training(self, sequences: list[tuple[int, ...]]) -> int:
         """Keep what training batches are drawn from; return the number of training examples."""

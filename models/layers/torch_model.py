@@ -42,6 +42,17 @@ class TorchModel(Model, metaclass=abc.ABCMeta):
         self.window = args.positive_int(name, "window", window)
         self.device_name = device
 
+    def set_shape(self, hidden: int, dropout: float, **counts: int) -> None:
+        """Check and keep the network's width, dropout rate and layer counts (`blocks=2`, ...); with
+        a `heads` count, hidden must be a multiple of it."""
+        name = self.meta.name
+        self.hidden = args.positive_int(name, "hidden", hidden)
+        for key, value in counts.items():
+            setattr(self, key, args.positive_int(name, key, value))
+        if "heads" in counts and self.hidden % self.heads:
+            raise ValueError(f"{name}: argument hidden ({hidden}) must be a multiple of heads ({self.heads})")
+        self.dropout = args.dropout_rate(name, "dropout", dropout)
+
     @abc.abstractmethod
     def build(self, n_items: int) -> nn.Module:
         """The network for a catalogue of n_items items."""
