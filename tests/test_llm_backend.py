@@ -132,6 +132,17 @@ def test_constrained_generation_follows_the_trie(backend):
     assert free == [backend.generate([p], max_new_tokens=4)[0] for p in prompts]
 
 
+def test_beam_search_runs_each_prompt_once_and_matches_transformers(checkpoint):
+    shared = load_backend("hf", model_path=str(checkpoint), batch_size=6)
+    plain = load_backend("hf", model_path=str(checkpoint), batch_size=6, share_prefixes=False)
+    prompts = ctr_prompts(shared)[3:7]  # unequal lengths, so left padding is exercised
+    got = shared.generate_beams(prompts, num_beams=3, max_new_tokens=6)
+    want = plain.generate_beams(prompts, num_beams=3, max_new_tokens=6)
+    assert got == want and all(len(beams) == 3 for beams in got)
+    assert shared.counts.computed_tokens == shared.counts.prompt_tokens
+    assert plain.counts.computed_tokens == 3 * plain.counts.prompt_tokens
+
+
 def test_token_trie():
     trie = TokenTrie([[1, 2], [1, 3, 4], [1]], ["a", "b", "c"])
     assert trie.next_tokens([]) == ([1], False)

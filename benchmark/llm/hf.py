@@ -321,8 +321,10 @@ class HFBackend(LLMBackend):
             chunk = order[start : start + per_batch]
             input_ids, mask = self._pad([seqs[i] for i in chunk], "left")
             width = input_ids.shape[1]
-            out = self.model.generate(input_ids=input_ids, attention_mask=mask, generation_config=config)
-            self.counts.computed_tokens += int(mask.sum()) * num_beams  # the prompt runs once per beam
+            prefill = self._beam_prefill(input_ids, mask, num_beams)
+            out = self.model.generate(input_ids=input_ids, attention_mask=mask, generation_config=config, **prefill)
+            # without the shared prefill, transformers runs each prompt once per beam
+            self.counts.computed_tokens += int(mask.sum()) * (1 if prefill else num_beams)
             rows = out[:, width:].tolist()
             for j, i in enumerate(chunk):
                 for row in rows[j * num_beams : (j + 1) * num_beams]:
@@ -331,6 +333,20 @@ class HFBackend(LLMBackend):
                     self.counts.generated_tokens += len(row)
                     texts[i].append(self.tokenizer.decode(row, skip_special_tokens=True).strip())
         return texts
+
+    def _beam_prefill(self, input_ids: torch.Tensor, mask: torch.Tensor, num_beams: int) -> dict:
+        """`generate`'s past_key_values for a beam search over left-padded prompts: every prompt but
+        its last token run once, the cache then copied for each beam (transformers would run each
+        prompt once per beam). The last token is left for `generate`'s first step. Empty where
+        the cache is not a plain DynamicCache or a prompt has a single token."""
+        if not self.share_prefixes or input_ids.shape[1] < 2:
+            return {}
+        cache = DynamicCache(config=self.config)
+        positions = (mask[:, :-1].cumsum(dim=1) - 1).clamp(min=0)
+        self.model(input_ids=input_ids[:, :-1], attention_mask=mask[:, :-1], position_ids=positions,
+                   past_key_values=cache, use_cache=True, logits_to_keep=1)
+        cache.batch_repeat_interleave(num_beams)
+        return {"past_key_values": cache}
 
     @torch.inference_mode()
     def embed(self, texts: list[str]) -> np.ndarray:
