@@ -9,7 +9,7 @@ For each engine: throughput at its batch size, batch-1 latency p50 / p95 (caches
 every timed request, as the runner does), tokens computed per request, peak memory (resident set
 of this process and its children, i.e. vLLM's engine-core process included), and the achieved
 model FLOP/s (2 x parameters x computed tokens / time) beside the machine's measured dense
-float32 matmul FLOP/s, so the distance to the physical limit is a number.
+matmul FLOP/s in the same dtype, so the distance to the physical limit is a number.
 
     python scripts/bench_engines.py                      # 96 prompts, every engine installed
     python scripts/bench_engines.py --n 300 --engines hf-shared vllm --device cuda --batch-size 64
@@ -66,12 +66,12 @@ class PeakRSS:
         self.peak = max(self.peak, self._rss())
 
 
-def matmul_flops(device: str, seconds: float = 3.0) -> float:
-    """Dense float32 matmul FLOP/s of this machine (2048^3 products, repeated for `seconds`)."""
+def matmul_flops(device: str, dtype: str = "float32", seconds: float = 3.0) -> float:
+    """Dense matmul FLOP/s of this machine in `dtype` (2048^3 products, repeated for `seconds`)."""
     import torch
 
-    a = torch.randn(2048, 2048, device=device)
-    b = torch.randn(2048, 2048, device=device)
+    a = torch.randn(2048, 2048, device=device, dtype=getattr(torch, dtype))
+    b = torch.randn(2048, 2048, device=device, dtype=getattr(torch, dtype))
     (a @ b).sum().item()
     n, start = 0, time.perf_counter()
     while time.perf_counter() - start < seconds:
@@ -152,9 +152,9 @@ def main() -> None:
     import torch
 
     prompts, answers = ctr_prompts(args.n)
-    peak = matmul_flops(args.device)
+    peak = matmul_flops(args.device, args.dtype)
     print(f"{len(prompts)} default CTR prompts, {np.mean([len(p) for p in prompts]):.0f} chars on average; "
-          f"{torch.get_num_threads()} torch threads; measured float32 matmul: {peak / 1e9:.1f} GFLOP/s")
+          f"{torch.get_num_threads()} torch threads; measured {args.dtype} matmul: {peak / 1e9:.1f} GFLOP/s")
     rows = []
     for engine in args.engines:
         try:
