@@ -132,6 +132,8 @@ def _credit_from_scores(arr: np.ndarray) -> np.ndarray:
     if np.isposinf(arr).any():
         i = int(np.argwhere(np.isposinf(arr))[0, 0])
         raise ResponseError("QA: +inf scores are not allowed (use -inf to rule an option out)", row=i)
+    if arr.size == 0:
+        return np.zeros(arr.shape)
     top = (arr == arr.max(axis=1, keepdims=True)) & np.isfinite(arr)
     counts = top.sum(axis=1, keepdims=True)
     return np.divide(top, counts, out=np.zeros_like(arr), where=counts > 0)

@@ -45,7 +45,8 @@ column `answer` is its index). Distractors come first from the user's own histor
 question is about it (other values of h, other items of h, other windows of h, the truth's
 reverse order; for IT the reversed and the unchanged trajectories), then from the catalogue:
 uniformly drawn values, or titles of uniformly drawn items the user never touched (IP). MF
-distractors are other positive counts within max(3, uqa_options) of the truth. A question that
+distractors are other counts within max(3, uqa_options) of the truth, 0 included (only the
+answer is never 0), so that "the smallest number" is not a winning guess when the truth is 1. A question that
 cannot get enough distinct options is not asked.
 
 Assignment. User number r of a split (in split order) tries the sub-tasks in the rotated order
@@ -286,7 +287,7 @@ def _count(g: Generator, u: UserData, attr: Attribute, items: np.ndarray, variab
     truth = counts[value]
     assert truth > 0  # UQABench's filter: no match-feature question whose answer is 0
     reach = max(3, g.spec.uqa_options)
-    near = [str(c) for c in range(max(1, truth - reach), truth + reach + 1) if c != truth]
+    near = [str(c) for c in range(max(0, truth - reach), truth + reach + 1) if c != truth]
     return Draft({**variables, "value": value}, str(truth), [g.shuffled(u.rng, near)])
 
 

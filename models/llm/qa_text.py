@@ -102,11 +102,13 @@ class QATextLLM(LLMZeroShotText):
         if len(widths) > 1:
             raise ModelError(f"{self.meta.name}: the requests of one call must have the same number of options, "
                              f"got {sorted(widths)}")
+        if not requests:
+            return np.empty((0, 0))
         prompts = [self.qa_prompt(r) for r in requests]
         self._requests += len(prompts)
         self._prompt_tokens += sum(self.backend.count_tokens(prompts))
-        scores = self.backend.continuation_logprobs_many(prompts, [list(r.options) for r in requests], self.normalize)
-        return np.stack(scores) if scores else np.empty((0, widths.pop() if widths else 0))
+        return np.stack(self.backend.continuation_logprobs_many(prompts, [list(r.options) for r in requests],
+                                                                self.normalize))
 
     def extra_stats(self) -> dict[str, Any]:
         if self.backend is None:
