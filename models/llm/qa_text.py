@@ -98,6 +98,9 @@ class QATextLLM(LLMZeroShotText):
     def answer(self, requests: list[QARequest]) -> np.ndarray:
         """Scores, shape (len(requests), n_options): each option's log-likelihood after the prompt."""
         self._ready("answer()")
+        return self.option_scores(requests)
+
+    def option_scores(self, requests: list[QARequest]) -> np.ndarray:
         widths = {len(r.options) for r in requests}
         if len(widths) > 1:
             raise ModelError(f"{self.meta.name}: the requests of one call must have the same number of options, "
