@@ -105,6 +105,27 @@ class TrainSettings:
         return max(1, min(self.max_steps, int(np.ceil(self.epochs * n_examples / self.step_examples))))
 
 
+# The LoRA and training arguments of a fine-tuned text model, with their defaults (RecBench §4's
+# rank 32 and alpha 128 of pair-wise tasks, learning rate 1e-4 and batch size 64 for LLMs under 7B).
+TRAINING_ARGS: dict[str, Any] = {
+    "lora_r": 32, "lora_alpha": 128, "lora_dropout": 0.05, "target_modules": ("q_proj", "v_proj"), "lora_layers": None,
+    "lr": 1e-4, "max_steps": 1000, "epochs": 1.0, "train_batch_size": 64, "grad_accum": 1, "eval_every": 50,
+    "patience": 3, "weight_decay": 0.0,
+}
+
+
+def training_settings(model: str, given: dict[str, Any]) -> tuple[LoRASettings, "TrainSettings"]:
+    """The LoRA and training settings of a model's arguments (TRAINING_ARGS names; their defaults
+    where not given), checked."""
+    a = TRAINING_ARGS | given
+    lora = LoRASettings.checked(model, a["lora_r"], a["lora_alpha"], a["lora_dropout"], a["target_modules"],
+                                a["lora_layers"])
+    return lora, TrainSettings.checked(model, lr=a["lr"], max_steps=a["max_steps"], epochs=a["epochs"],
+                                       batch_size=a["train_batch_size"], grad_accum=a["grad_accum"],
+                                       eval_every=a["eval_every"], patience=a["patience"],
+                                       weight_decay=a["weight_decay"])
+
+
 @dataclass
 class TrainLog:
     metric: str

@@ -16,66 +16,41 @@ Defaults: LoRA rank 32 and alpha 128 (RecBench's pair-wise setting), learning ra
 
 from __future__ import annotations
 
-import dataclasses
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 import torch
 
 from benchmark.api import FitData, ModelError, QAFitData
 from benchmark.data.dataset import Catalogue
-from benchmark.llm import BACKENDS, DEFAULT_MODEL
+from benchmark.llm import BACKENDS
 from benchmark.registry import register_model
 from benchmark.requests import QARequest
 from models.layers import args
 from models.llm import listwise
-from models.llm.lora import Digest, FittedAdapter, LoRASettings, TrainSettings, fit_adapter, schedule
-from models.llm.finetuned_text import TALLREC
-from models.llm.qa_text import TASK, QATextLLM
+from models.llm.lora import TRAINING_ARGS, Digest, FittedAdapter, fit_adapter, schedule, training_settings
+from models.llm.qa_text import TASK, QATextLLM, qa_meta
 
 
 class QATextLoRA(QATextLLM):
     """A QA text baseline with a LoRA adapter trained on the QA training split; `backend` "hf"
-    or "vllm" serves it (training always runs on the HF engine). LoRA and training arguments as
-    for llm-lora-text; `valid_questions` 0 turns validation off (the last adapter is kept)."""
+    or "vllm" serves it (training always runs on the HF engine, on `device`, "cpu" by default).
+    Arguments: `model_path`, `backend`, `device`, `dtype`, `batch_size` (inference) and
+    `normalize` as for the zero-shot baselines; the LoRA and training arguments of llm-lora-text
+    (`lora.TRAINING_ARGS`: lora_r, lora_alpha, lora_dropout, target_modules, lora_layers, lr,
+    max_steps, epochs, train_batch_size, grad_accum, eval_every, patience, weight_decay); and
+    `valid_questions`, 0 to turn validation off (the last adapter is then kept)."""
 
-    meta = dataclasses.replace(
-        QATextLLM.meta, name="Text50 (LoRA)", scheme="fine-tuned", citation=f"{QATextLLM.meta.citation}; {TALLREC}",
-        description="The Text50 baseline with a LoRA adapter trained on the QA training users' questions (the "
-        "correct option's tokens after the prompt); options scored by length-normalised log-likelihood.")
+    meta = qa_meta(50, "fine-tuned")
+    takes = ("model_path", "backend", "device", "batch_size", "dtype", "normalize")
 
-    def __init__(
-        self,
-        model_path: str = DEFAULT_MODEL,
-        backend: str = "hf",
-        device: str = "cpu",
-        batch_size: int = 16,
-        dtype: str = "float32",
-        normalize: str = "mean",
-        lora_r: int = 32,
-        lora_alpha: float = 128,
-        lora_dropout: float = 0.05,
-        target_modules: Sequence[str] = ("q_proj", "v_proj"),
-        lora_layers: int | None = None,
-        lr: float = 1e-4,
-        max_steps: int = 1000,
-        epochs: float = 1.0,
-        train_batch_size: int = 64,
-        grad_accum: int = 1,
-        eval_every: int = 50,
-        patience: int = 3,
-        weight_decay: float = 0.0,
-        valid_questions: int = 200,
-    ) -> None:
-        super().__init__(model_path=model_path, backend=backend, device=device, batch_size=batch_size, dtype=dtype,
-                         normalize=normalize)
+    def __init__(self, valid_questions: int = 200, **kwargs: Any) -> None:
+        training = {k: kwargs.pop(k) for k in list(kwargs) if k in TRAINING_ARGS}
+        super().__init__(**{"device": "cpu", **kwargs})
         name = self.meta.name
-        if backend not in BACKENDS:
-            raise ValueError(f"{name}: argument backend must be one of {sorted(BACKENDS)}, got {backend!r}")
-        self.lora = LoRASettings.checked(name, lora_r, lora_alpha, lora_dropout, target_modules, lora_layers)
-        self.train_settings = TrainSettings.checked(
-            name, lr=lr, max_steps=max_steps, epochs=epochs, batch_size=train_batch_size, grad_accum=grad_accum,
-            eval_every=eval_every, patience=patience, weight_decay=weight_decay)
+        if self.backend_name not in BACKENDS:
+            raise ValueError(f"{name}: argument backend must be one of {sorted(BACKENDS)}, got {self.backend_name!r}")
+        self.lora, self.train_settings = training_settings(name, training)
         self.valid_questions = args.non_negative_int(name, "valid_questions", valid_questions)
         self.fitted: FittedAdapter | None = None
 
@@ -135,12 +110,10 @@ class QATextLoRA(QATextLLM):
 @register_model("text50-lora")
 class Text50LoRA(QATextLoRA):
     shown = 50
+    meta = qa_meta(50, "fine-tuned")
 
 
 @register_model("text20-lora")
 class Text20LoRA(QATextLoRA):
     shown = 20
-    meta = dataclasses.replace(
-        QATextLoRA.meta, name="Text20 (LoRA)",
-        description="The Text20 baseline with a LoRA adapter trained on the QA training users' questions (the "
-        "correct option's tokens after the prompt); options scored by length-normalised log-likelihood.")
+    meta = qa_meta(20, "fine-tuned")

@@ -17,59 +17,63 @@ figures is the mean prompt length in tokens (UQABench Table 7's "Avg. Tokens")."
 
 from __future__ import annotations
 
-import dataclasses
 from typing import Any, ClassVar
 
 import numpy as np
 
 from benchmark.api import Model, ModelError, ModelMeta
 from benchmark.data.dataset import Catalogue
-from benchmark.llm import DEFAULT_MODEL
 from benchmark.prompts import PromptError
 from benchmark.registry import register_model
 from benchmark.requests import QARequest
+from models.llm.finetuned_text import TALLREC
 from models.llm.zeroshot_text import LLMZeroShotText
 
 TASK = "uqa"
+ENGINE_ARGS = ("model_path", "backend", "device", "batch_size", "dtype", "adapter_path", "engine_args", "normalize")
 UQABENCH = ("Liu et al., UQABench: Evaluating User Embedding for Prompting LLMs in Personalized Question "
             "Answering, KDD 2025")
 SMOLLM2 = "Allal et al., SmolLM2: When Smol Goes Big, arXiv:2502.02737"
 
 
-class QATextLLM(LLMZeroShotText):
-    """A zero-shot text LLM answering QA requests with the last `shown` history items in its
-    prompt. `backend` "hf" or "vllm", `model_path`, `adapter_path`, `engine_args`, `device`,
-    `dtype` and `batch_size` as for llm-zeroshot-text; `normalize` the options' length
-    normalisation ("mean" or "sum")."""
-
-    shown: ClassVar[int] = 50
-    meta = ModelMeta(
-        name="Text50 (zero-shot)",
+def qa_meta(shown: int, scheme: str = "zero-shot") -> ModelMeta:
+    """The metadata of the text baseline that shows the last `shown` items (0: the no-history
+    control), zero-shot or fine-tuned."""
+    tuned = scheme == "fine-tuned"
+    context = (f"The user's last {shown} items as text in the prompt" if shown else
+               "The control: the same LLM and prompt with no history shown, so it answers from the question and "
+               "the options alone")
+    return ModelMeta(
+        name=(f"Text{shown}" if shown else "No history") + (" (LoRA)" if tuned else " (zero-shot)"),
         paradigm="llm",
         item_repr="text",
-        scheme="zero-shot",
+        scheme=scheme,
         backend="hf",
         supports=("answer",),
         license="Apache-2.0",
-        citation=f"{UQABENCH}; {SMOLLM2}",
-        description="The user's last 50 items as text in the prompt; each option scored by its length-normalised "
-        "log-likelihood as the answer.",
+        citation=f"{UQABENCH}; {SMOLLM2}" + (f"; {TALLREC}" if tuned else ""),
+        description=context + ("; a LoRA adapter trained on the QA training users' questions (the correct "
+                               "option's tokens after the prompt)" if tuned else "")
+        + "; each option scored by its length-normalised log-likelihood as the answer.",
     )
 
-    def __init__(
-        self,
-        model_path: str = DEFAULT_MODEL,
-        backend: str = "hf",
-        device: str | None = None,
-        batch_size: int = 16,
-        dtype: str = "float32",
-        adapter_path: str | None = None,
-        engine_args: dict[str, Any] | None = None,
-        normalize: str = "mean",
-    ) -> None:
-        super().__init__(model_path=model_path, backend=backend, device=device, batch_size=batch_size,
-                         max_history=self.shown, dtype=dtype, adapter_path=adapter_path, engine_args=engine_args,
-                         normalize=normalize)
+
+class QATextLLM(LLMZeroShotText):
+    """A zero-shot text LLM answering QA requests with the last `shown` history items in its
+    prompt. Its arguments are the zero-shot text model's engine arguments (`ENGINE_ARGS`:
+    `backend` "hf" or "vllm", `model_path`, `adapter_path`, `engine_args`, `device`, `dtype`,
+    `batch_size`) and `normalize`, the options' length normalisation ("mean" or "sum"); the
+    history shown is the class's."""
+
+    shown: ClassVar[int] = 50
+    meta = qa_meta(50)
+    takes: ClassVar[tuple[str, ...]] = ENGINE_ARGS
+
+    def __init__(self, **kwargs: Any) -> None:
+        unknown = sorted(set(kwargs) - set(self.takes))
+        if unknown:
+            raise TypeError(f"{type(self).__name__} takes no arguments {unknown}; it takes {sorted(self.takes)}")
+        super().__init__(max_history=self.shown, **kwargs)
         self._requests = self._prompt_tokens = 0
 
     # QA only: the CTR and next-item methods of the zero-shot model it builds on are refused
@@ -114,42 +118,34 @@ class QATextLLM(LLMZeroShotText):
                                                                 self.normalize))
 
     def extra_stats(self) -> dict[str, Any]:
-        if self.backend is None:
+        """The zero-shot model's engine figures that apply to QA, with prompt tokens counted per QA
+        request (the engine counts one prompt per option)."""
+        stats = super().extra_stats()
+        if not stats:
             return {}
-        counts = self.backend.counts
-        return {
-            "llm_backend": self.backend.name,
+        kept = {k: stats[k] for k in ("llm_backend", "chat_template_applied", "computed_tokens", "engine_args")}
+        return kept | {
             "history_shown": self.shown,
-            "chat_template_applied": self.template(TASK).chat == "tokenizer"
-            and bool(getattr(self.backend.tokenizer, "chat_template", None)),
             "requests_answered": self._requests,
             "prompt_tokens": self._prompt_tokens,
             "prompt_tokens_per_request": self._prompt_tokens / self._requests if self._requests else 0.0,
-            "computed_tokens": counts.computed_tokens,
             "option_normalization": self.normalize,
-            "engine_args": dict(getattr(self.backend, "engine_args", {})),
         }
 
 
 @register_model("text50")
 class Text50(QATextLLM):
     shown = 50
-    meta = QATextLLM.meta
+    meta = qa_meta(50)
 
 
 @register_model("text20")
 class Text20(QATextLLM):
     shown = 20
-    meta = dataclasses.replace(
-        QATextLLM.meta, name="Text20 (zero-shot)",
-        description="The user's last 20 items as text in the prompt; each option scored by its length-normalised "
-        "log-likelihood as the answer.")
+    meta = qa_meta(20)
 
 
 @register_model("no-history")
 class NoHistory(QATextLLM):
     shown = 0
-    meta = dataclasses.replace(
-        QATextLLM.meta, name="No history (zero-shot)",
-        description="The control: the same LLM and prompt with no history shown, so it answers from the question "
-        "and the options alone.")
+    meta = qa_meta(0)
