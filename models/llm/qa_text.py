@@ -32,7 +32,7 @@ from models.llm.zeroshot_text import LLMZeroShotText
 TASK = "uqa"
 ENGINE_ARGS = ("model_path", "backend", "device", "batch_size", "dtype", "adapter_path", "engine_args", "normalize")
 UQABENCH = ("Liu et al., UQABench: Evaluating User Embedding for Prompting LLMs in Personalized Question "
-            "Answering, KDD 2025")
+            "Answering, 2025")
 SMOLLM2 = "Allal et al., SmolLM2: When Smol Goes Big, arXiv:2502.02737"
 
 
