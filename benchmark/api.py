@@ -18,7 +18,7 @@ Other models get an empty dict.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from typing import Any, ClassVar
 
 import numpy as np
@@ -114,7 +114,27 @@ class SeqFitData:
     n_items: int = 0
 
 
-FitData = CTRFitData | SeqFitData
+@dataclass
+class QAFitData:
+    """The personalized-QA fine-tune split (tasks/uqa.py). `train` holds the questions of the QA
+    training users and `valid` those of the validation users (disjoint users, and neither among
+    the test users), each request with the index of its correct option in `train_answers` /
+    `valid_answers` and its sub-task (df, mf, ip, ap, li, si, it) in `train_subtasks` /
+    `valid_subtasks`. `sequences` is the whole positive sequence (item ids, oldest first) of every
+    user outside the test and validation splits (the training users included), for pre-training a
+    user encoder on next item; `n_items` the catalogue's size."""
+
+    train: list[QARequest]
+    train_answers: np.ndarray
+    valid: list[QARequest]
+    valid_answers: np.ndarray
+    sequences: list[tuple[int, ...]]
+    n_items: int = 0
+    train_subtasks: list[str] = field(default_factory=list)
+    valid_subtasks: list[str] = field(default_factory=list)
+
+
+FitData = CTRFitData | SeqFitData | QAFitData
 
 
 def candidate_matrix(requests: list[RankRequest]) -> np.ndarray | None:
@@ -169,7 +189,13 @@ class Model:
         candidate mode (all None, or all the same number of candidates)."""
         raise ModelError(f"{self.meta.name} does not support rank (next-item) requests")
 
-    def answer(self, requests: list[QARequest]) -> list[int]:
+    def answer(self, requests: list[QARequest]) -> np.ndarray | list[int]:
+        """Either the index of the option picked for each request, shape (len(requests),)
+        (benchmark.qa.NO_ANSWER, -1, for none: a generating model resolves its text with
+        `benchmark.qa.resolve_option`), or scores, shape (len(requests), n_options), column j
+        scoring option j, the highest picked (ties count as their expectation under random
+        tie-breaking; -inf rules an option out). Scores need every request of the call to have the
+        same number of options, which the task's protocol guarantees."""
         raise ModelError(f"{self.meta.name} does not support answer (QA) requests")
 
     def reset_caches(self) -> None:

@@ -181,7 +181,7 @@ def parser() -> argparse.ArgumentParser:
     rq = sub.add_parser("requests", help="write a task's test requests as JSONL")
     rq.add_argument("config")
     rq.add_argument("--dataset", required=True)
-    rq.add_argument("--task", required=True, choices=["ctr", "seqrec"])
+    rq.add_argument("--task", required=True, choices=["ctr", "seqrec", "uqa"])
     rq.add_argument("--candidates", default="full", choices=["full", "sampled-100"])
     rq.add_argument("--out", required=True)
     rq.set_defaults(fn=cmd_requests)

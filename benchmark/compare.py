@@ -17,7 +17,8 @@ import numpy as np
 from benchmark import stats
 from benchmark.results import read_result
 
-REQUIRED_COLUMNS = {"ctr": ("user", "label", "score"), "seqrec": ("user", "greater", "equal")}
+REQUIRED_COLUMNS = {"ctr": ("user", "label", "score"), "seqrec": ("user", "greater", "equal"),
+                    "uqa": ("user", "subtask", "dimension", "correct")}
 
 
 class CompareError(ValueError):

@@ -3,7 +3,8 @@
 A requests file starts with one header line that says how to rebuild the task data (dataset
 adapter arguments, protocol fields, task, variant) and the task-data hash it must reproduce;
 each further line is one request with its `id`. A responses file has one line per request:
-{"id": 0, "score": 0.7} for CTR; for next item either {"id": 0, "scores": [...]} (one score per
+{"id": 0, "score": 0.7} for CTR; {"id": 0, "scores": [...]} for QA (one score per option, the
+highest picked); for next item either {"id": 0, "scores": [...]} (one score per
 candidate) or, in every line alike, {"id": 0, "items": [...], "scores": [...]} (the request's top
 items as item ids, best first, as a `TopK`; "scores" may be left out and are then the descending
 ranks). Ids and items are JSON integers, scores JSON numbers (a string such as "0.5" or a boolean
@@ -189,6 +190,8 @@ def score_responses(requests_path: str | Path, responses_path: str | Path,
     requests = task.requests(td)
     if task.request_kind == "rank":
         raw, lines = read_rank_responses(responses_path, len(requests))
+    elif task.request_kind == "answer":
+        raw, lines = read_responses(responses_path, len(requests), "scores"), None
     else:
         raw, lines = read_responses(responses_path, len(requests), "score"), None
     try:

@@ -24,6 +24,7 @@ import hashlib
 import re
 from dataclasses import dataclass, field
 from functools import cached_property
+from importlib import resources
 from typing import Any, Callable
 
 import jinja2
@@ -121,3 +122,16 @@ class PromptTemplate:
     def to_order(self) -> dict[str, Any]:
         """What a work order carries to the model."""
         return {"name": self.name, "version": self.version, "text": self.text}
+
+
+def package_template_names(package: str) -> list[str]:
+    """The templates a package of template files holds: its `<name>.j2` files, sorted."""
+    return sorted(p.name[:-3] for p in resources.files(package).iterdir() if p.name.endswith(".j2"))
+
+
+def load_package_template(package: str, name: str) -> PromptTemplate:
+    """The template `<name>.j2` of a package of template files (tasks/prompts, tasks/uqa_templates)."""
+    path = resources.files(package).joinpath(f"{name}.j2")
+    if not path.is_file():
+        raise PromptError(f"no prompt template {name!r} in {package}; known: {package_template_names(package)}")
+    return PromptTemplate.from_text(path.read_text(encoding="utf-8"), name)

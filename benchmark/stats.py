@@ -5,8 +5,9 @@ user contributes up to 30 CTR rows), so a replicate draws ``U`` users with repla
 every row of a drawn user that user's multiplicity as its weight. All replicates are evaluated at
 once from the drawn user indices:
 
-- metrics that are a ratio of per-user sums (the mean of a per-example column, LogLoss, GAUC) sum
-  the per-user numerators and denominators over the drawn users;
+- metrics that are a ratio of per-user sums (the mean of a per-example column, LogLoss, GAUC, a QA
+  accuracy over the questions of one sub-task or dimension) sum the per-user numerators and
+  denominators over the drawn users;
 - AUC sorts the rows once and computes the weighted Mann-Whitney statistic from cumulative sums of
   the negatives' weights (ties count one half), one row of a ``(replicates, rows)`` array each.
 
@@ -30,7 +31,7 @@ import numpy as np
 
 from benchmark.metrics import grouped_auc
 
-TASKS = ("ctr", "seqrec")
+TASKS = ("ctr", "seqrec", "uqa")
 CTR_METRICS = ("auc", "gauc_user_mean", "gauc_impression_weighted", "logloss")
 LOGLOSS_EPS = 1e-7  # as benchmark.metrics.logloss
 _BLOCK = 16  # replicates drawn per generator call: the draws do not depend on how evaluation is chunked
@@ -71,9 +72,31 @@ def _labels_scores(cols: dict[str, np.ndarray], metric: str) -> tuple[np.ndarray
     return y.astype(bool), s
 
 
+def _qa_rows(metric: str, cols: dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+    """A QA accuracy as (correct, counted) per row: `acc_overall` counts every question,
+    `acc_<group>` those whose `subtask` or `dimension` column is <group>."""
+    _need(cols, "correct", why=f"QA metric {metric!r}")
+    if not metric.startswith("acc_"):
+        raise ValueError(f"{metric!r} is not a QA metric (acc_overall, acc_<sub-task>, acc_<dimension>)")
+    correct = np.asarray(cols["correct"], dtype=np.float64)
+    if not np.all(np.isfinite(correct)):
+        raise ValueError("column 'correct' contains NaN or infinite values")
+    group = metric.removeprefix("acc_")
+    if group == "overall":
+        return correct, np.ones_like(correct)
+    _need(cols, "subtask", "dimension", why=f"QA metric {metric!r}")
+    counted = (np.asarray(cols["subtask"]).astype(str) == group) | (np.asarray(cols["dimension"]).astype(str) == group)
+    if not counted.any():
+        raise ValueError(f"QA metric {metric!r}: no question of sub-task or dimension {group!r} in the table")
+    return correct, counted.astype(np.float64)
+
+
 def _check_metric(task: str, metric: str, cols: dict[str, np.ndarray]) -> None:
     if task not in TASKS:
         raise ValueError(f"unknown task {task!r}; known: {list(TASKS)}")
+    if task == "uqa":
+        _qa_rows(metric, cols)
+        return
     if task == "seqrec" and metric in CTR_METRICS:
         raise ValueError(f"{metric!r} is a CTR metric; a seqrec metric is the mean of its per-user column")
     if task == "seqrec" or metric not in CTR_METRICS:
@@ -173,6 +196,10 @@ def _row_values(task: str, metric: str, cols: dict[str, np.ndarray]) -> np.ndarr
 
 
 def _evaluator(task: str, metric: str, cols: dict[str, np.ndarray], uidx: np.ndarray, n_users: int) -> _Ratio | _AUC:
+    if task == "uqa":
+        correct, counted = _qa_rows(metric, cols)
+        return _Ratio(np.bincount(uidx, weights=correct * counted, minlength=n_users),
+                      np.bincount(uidx, weights=counted, minlength=n_users))
     if task == "ctr" and metric == "auc":
         return _AUC(*_labels_scores(cols, metric), uidx)
     if task == "ctr" and metric.startswith("gauc_"):
@@ -196,7 +223,9 @@ def metric_value(task: str, metric: str, table: Any, weights: Any = None) -> flo
     unweighted); ``gauc_user_mean`` / ``gauc_impression_weighted`` average the per-user AUC of the
     users having both classes, each user weighted by its multiplicity (so the weights must be equal
     within a user); ``logloss`` is computed from label and score (clipped as in
-    ``benchmark.metrics.logloss``); any other metric is the weighted mean of the column of that name.
+    ``benchmark.metrics.logloss``); a QA accuracy is the weighted mean of ``correct`` over the rows
+    of its sub-task or dimension (all rows for ``acc_overall``); any other metric is the weighted
+    mean of the column of that name.
     A metric that is undefined on the weighted rows (one class only, zero total weight) is NaN.
     """
     cols = columns(table)
@@ -214,8 +243,12 @@ def metric_value(task: str, metric: str, table: Any, weights: Any = None) -> flo
             if not np.allclose(w, counts[uidx], rtol=0, atol=1e-12):
                 raise ValueError(f"{metric} weights users, not rows: weights must be equal within each user")
         return float(_gauc(cols, metric, n_users).user_weighted(counts[None, :])[0])
-    values = _row_values(task, metric, cols)
     w = np.ones(n) if w is None else w
+    if task == "uqa":
+        correct, counted = _qa_rows(metric, cols)
+        values, w = correct, w * counted
+    else:
+        values = _row_values(task, metric, cols)
     total = w.sum()
     return float(np.dot(w, values) / total) if total > 0 else float("nan")
 

@@ -18,10 +18,11 @@ from tasks import ResponseError, make_task
 
 TINY_DATA = {"adapter": "synthetic", "n_users": 150, "n_items": 200, "seed": 7}
 TINY_PROTOCOL = {"ctr_test_rows": 300, "ctr_finetune_rows": 1500, "seq_test_users": 40, "seq_valid_users": 40,
-                 "seq_finetune_sequences": 400, "latency_sample": 3,
-                 "latency_warmup": 1}
+                 "seq_finetune_sequences": 400, "uqa_min_history": 6, "uqa_test_users": 20, "uqa_valid_users": 10,
+                 "uqa_train_users": 40, "latency_sample": 3, "latency_warmup": 1}
 TASKS_FOR_KIND = {"score": [("ctr", {})], "rank": [("seqrec", {"candidates": "full"}),
-                                                   ("seqrec", {"candidates": "sampled-100"})]}
+                                                   ("seqrec", {"candidates": "sampled-100"})],
+                  "answer": [("uqa", {})]}
 DEFAULT_TIMEOUT_S = 300
 DEFAULT_MEMORY_MB = 8192
 
@@ -29,7 +30,7 @@ DEFAULT_MEMORY_MB = 8192
 @lru_cache(maxsize=1)
 def tiny_task_data() -> dict[str, TaskData]:
     ds = load_dataset(**TINY_DATA, name="validate-tiny")
-    return build_task_data(ds, ProtocolSpec.from_overrides(TINY_PROTOCOL), ("ctr", "seqrec"), cache_dir=None)
+    return build_task_data(ds, ProtocolSpec.from_overrides(TINY_PROTOCOL), ("ctr", "seqrec", "uqa"), cache_dir=None)
 
 
 def _meta(raw: dict | None) -> tuple[ModelMeta | None, list[str]]:

@@ -124,16 +124,25 @@ def load(results_dir: Path) -> tuple[list[dict[str, Any]], list[Skipped], int]:
 
 @dataclass
 class Column:
+    """One metric on one task data (dataset and task-data hash). A table shows its main metric per
+    task data, or, when display.yaml lists `metrics` for it, each of those metrics side by side
+    (`first` marks the first column of each task data)."""
+
     dataset: str
     task_data_hash: str | None
     label: str
     hash_label: str | None
     metric: dict[str, Any]
     n_rows: int
+    first: bool = True
 
     @property
-    def key(self) -> tuple[str, str | None]:
+    def data_key(self) -> tuple[str, str | None]:
         return (self.dataset, self.task_data_hash)
+
+    @property
+    def key(self) -> tuple[str, str | None, str]:
+        return (self.dataset, self.task_data_hash, self.metric["name"])
 
 
 @dataclass
@@ -251,10 +260,14 @@ class Row:
 
     @property
     def all_runs(self) -> list[tuple[Cell, dict[str, Any], bool]]:
-        """(cell, run, superseded) for every run of the row, in column then seed order."""
-        out = []
+        """(cell, run, superseded) for every run of the row, in column then seed order; a run is
+        listed once, with its first column, however many metric columns show it."""
+        out, listed = [], set()
         for cell in self.cells.values():
-            out += [(cell, r, False) for r in cell.runs] + [(cell, r, True) for r in cell.superseded]
+            for r, superseded in [(r, False) for r in cell.runs] + [(r, True) for r in cell.superseded]:
+                if id(r) not in listed:
+                    listed.add(id(r))
+                    out.append((cell, r, superseded))
         return out
 
     @property
@@ -355,6 +368,8 @@ def build_table(task: str, variant: str | None, runs: list[dict[str, Any]]) -> T
             c.task_data_hash or "",
         )
     )
+    if spec.get("metrics"):
+        columns = metric_columns(columns, spec["metrics"], by_column)
 
     by_row: dict[tuple[str, str, str, str | None], list[dict[str, Any]]] = {}
     for r in runs:
@@ -374,7 +389,7 @@ def build_table(task: str, variant: str | None, runs: list[dict[str, Any]]) -> T
             show_args_hash=configs_per_model[(key, source)] > 1,
         )
         for col in columns:
-            col_runs = [r for r in row_runs if column_key(r) == col.key]
+            col_runs = [r for r in row_runs if column_key(r) == col.data_key]
             if not col_runs:
                 continue
             latest_per_seed: dict[int, dict[str, Any]] = {}
@@ -428,6 +443,19 @@ def build_table(task: str, variant: str | None, runs: list[dict[str, Any]]) -> T
         table_id, task, variant, spec["title"], spec.get("description", ""), columns, rows, eff_labels,
         order=(order, task, variant or ""),
     )
+
+
+def metric_columns(columns: list[Column], metrics: list[str],
+                   by_column: dict[tuple[str, str | None], list[dict[str, Any]]]) -> list[Column]:
+    """Each task data's column as one column per listed metric that one of its runs reports
+    (a QA table's per-sub-task accuracies), in the listed order."""
+    out = []
+    for col in columns:
+        reported = {m for r in by_column[col.data_key] for m in r["metrics"]}
+        shown = [m for m in metrics if m in reported] or [col.metric["name"]]
+        out += [Column(col.dataset, col.task_data_hash, col.label, col.hash_label, metric_info(m), col.n_rows, i == 0)
+                for i, m in enumerate(shown)]
+    return out
 
 
 def build_tables(runs: list[dict[str, Any]]) -> list[Table]:

@@ -3,8 +3,9 @@
 from tasks.base import Evaluation, ResponseError, Task
 from tasks.ctr import CTRTask
 from tasks.seqrec import SeqRecTask
+from tasks.uqa import UQATask
 
-TASKS = {"ctr": CTRTask, "seqrec": SeqRecTask}
+TASKS = {"ctr": CTRTask, "seqrec": SeqRecTask, "uqa": UQATask}
 
 
 def make_task(name: str, **args) -> Task:
@@ -16,4 +17,4 @@ def make_task(name: str, **args) -> Task:
         raise ValueError(f"task {name!r}: bad arguments {args}: {e}") from None
 
 
-__all__ = ["TASKS", "CTRTask", "Evaluation", "ResponseError", "SeqRecTask", "Task", "make_task"]
+__all__ = ["TASKS", "CTRTask", "Evaluation", "ResponseError", "SeqRecTask", "Task", "UQATask", "make_task"]

@@ -68,6 +68,11 @@ class Task:
     def n_candidates(self, td: TaskData) -> int | None:
         return None
 
+    def details(self, td: TaskData) -> dict[str, Any]:
+        """What a result should say about the task data beyond its split counts (what could not
+        be asked of this dataset, say); empty for most tasks."""
+        return {}
+
     def to_json_request(self, request: Any) -> dict[str, Any]:
         raise NotImplementedError
 

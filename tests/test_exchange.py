@@ -208,3 +208,18 @@ def test_a_sparse_item_outside_the_candidates_names_its_line(requests_file, tmp_
     with pytest.raises(ValueError, match=rf"sparse.jsonl:6: .*TopK row 5: item {outsider} is not one of the "
                                          "request's candidates"):
         score_responses(path, write_jsonl(tmp_path / "sparse.jsonl", rows), tmp_path / "cache")
+
+
+def test_qa_requests_out_and_option_scores_back(requests_file, tmp_path):
+    path, header, reqs = requests_file("uqa")
+    assert header["task"] == "uqa" and reqs[0]["kind"] == "answer" and len(reqs[0]["options"]) == 4
+    assert {"question", "history", "user"} <= set(reqs[0]) and "answer" not in reqs[0]
+    from benchmark.data import load_dataset
+    from benchmark.protocol import ProtocolSpec, build_task_data
+    ds = load_dataset(**PLAN["datasets"]["syn"], name="syn")
+    td = build_task_data(ds, ProtocolSpec.from_overrides(PLAN["protocol"]), ("uqa",), cache_dir=None)["uqa"]
+    truth = np.asarray(td.splits["test"]["answer"])
+    rows = [{"id": r["id"], "scores": [1.0 if j == (t if r["id"] % 2 else (t + 1) % 4) else 0.0 for j in range(4)]}
+            for r, t in zip(reqs, truth)]
+    _, ev = score_responses(path, write_jsonl(tmp_path / "qa.jsonl", rows), tmp_path / "cache")
+    assert ev.metrics["acc_overall"] == pytest.approx(np.mean([r["id"] % 2 for r in reqs]))

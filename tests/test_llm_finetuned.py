@@ -15,7 +15,7 @@ from benchmark.data.dataset import Catalogue
 from benchmark.llm import load_backend
 from benchmark.llm.testing import make_tiny_checkpoint
 from benchmark.requests import RankRequest, ScoreRequest
-from models.llm import finetuned_text, listwise
+from models.llm import listwise, lora
 from models.llm.finetuned_text import LLMLoRAText
 from models.llm.lora import LoRASettings, continuation_loss
 from models.llm.zeroshot_text import LLMZeroShotText
@@ -198,7 +198,7 @@ def test_a_second_fit_with_the_same_inputs_loads_the_adapter(ctr_model, checkpoi
     def refuse(*args, **kwargs):
         raise AssertionError("trained although the adapter is cached")
 
-    monkeypatch.setattr(finetuned_text, "train_adapter", refuse)
+    monkeypatch.setattr(lora, "train_adapter", refuse)
     again = build(checkpoint, catalogue)
     again.fit(CTR)
     assert again.adapter_cached and again.adapter_dir == ctr_model.adapter_dir

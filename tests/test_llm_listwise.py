@@ -141,10 +141,30 @@ def test_many_prompts_equal_one_call_each(backend):
     lists = [WORDS[:5], WORDS[5:12], WORDS]
     many = backend.continuation_logprobs_many(ps, lists, "sum")
     assert [m.shape for m in many] == [(5,), (7,), (len(WORDS),)]
-    for p, c, m in zip(ps, lists, many):
-        np.testing.assert_allclose(m, backend.continuation_logprobs(p, c, "sum"), atol=1e-9)
+    for p, c, m in zip(ps, lists, many):  # prompts 0 and 2 share a prefix: equal up to float rounding
+        np.testing.assert_allclose(m, backend.continuation_logprobs(p, c, "sum"), atol=1e-4)
     with pytest.raises(BackendError, match="2 prompts but 1 lists"):
         backend.continuation_logprobs_many(ps[:2], lists[:1])
+
+
+def test_many_prompts_run_their_shared_prefix_once(checkpoint, model):
+    """A user's questions after one history: the history runs once, each question's own tokens
+    extend it, and every option scores as it would after its whole prompt."""
+    backend = load_backend("hf", model_path=str(checkpoint), batch_size=4)
+    questions = [backend.apply_chat(f"{HISTORY} {HISTORY} Question {q}: which fits the user best?") for q in "ABC"]
+    ps = [*questions, PROMPTS[1]]
+    lists = [WORDS[:4], WORDS[4:8], WORDS[8:11], WORDS[:3]]
+    many = backend.continuation_logprobs_many(ps, lists, "sum")
+    for p, c, m in zip(ps, lists, many):
+        np.testing.assert_allclose(m, reference(backend, model, p, c), atol=1e-4, rtol=0)
+    shared = backend.counts.computed_tokens
+    backend.reset_counts()
+    for p, c in zip(ps, lists):
+        backend.continuation_logprobs(p, c, "sum")
+    alone = backend.counts.computed_tokens
+    ids = [backend.encode_prompt(p) for p in questions]
+    common = next(k for k in range(min(map(len, ids))) if len({seq[k] for seq in ids}) > 1)
+    assert alone - shared == 2 * common  # the questions' common prefix ran once instead of three times
 
 
 def test_bad_requests_are_refused(backend):

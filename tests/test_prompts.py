@@ -19,15 +19,15 @@ from benchmark.registry import register_model, unregister_model
 from benchmark.results import read_result
 from benchmark.runner.config import parse_config
 from benchmark.runner.run import make_pending, run_plan
-from tasks import CTRTask, SeqRecTask
+from tasks import CTRTask, SeqRecTask, UQATask
 
 ROOT = Path(__file__).resolve().parent.parent
 
 
 def test_each_task_owns_a_versioned_template_file():
-    assert tasks.prompts.names() == ["ctr_yes_no", "seqrec_next_item"]
+    assert tasks.prompts.names() == ["ctr_yes_no", "seqrec_next_item", "uqa_answer"]
     for task, name in ((CTRTask(), "ctr_yes_no"), (SeqRecTask("full"), "seqrec_next_item"),
-                       (SeqRecTask("sampled-100"), "seqrec_next_item")):
+                       (SeqRecTask("sampled-100"), "seqrec_next_item"), (UQATask(), "uqa_answer")):
         t = task.prompt
         raw = (ROOT / "tasks" / "prompts" / f"{name}.j2").read_bytes()
         assert (t.name, t.version, t.text.encode()) == (name, "1", raw)
@@ -39,8 +39,9 @@ def test_each_task_owns_a_versioned_template_file():
 
 def test_installed_copies_get_the_template_files():
     data = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]["package-data"]
-    assert data["tasks"] == ["prompts/*.j2"]
+    assert data["tasks"] == ["prompts/*.j2", "uqa_templates/*.j2"]
     assert resources.files("tasks").joinpath("prompts", "ctr_yes_no.j2").is_file()
+    assert resources.files("tasks").joinpath("uqa_templates", "df_1.j2").is_file()
 
 
 def test_ctr_template_renders_the_question_with_its_answer_words():

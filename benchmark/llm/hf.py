@@ -218,6 +218,38 @@ class HFBackend(LLMBackend):
         Counts: one prompt per candidate, prompt_tokens the prompt's plus the candidate's tokens
         (what scoring each pair on its own would run); computed_tokens what actually ran."""
         conts = self.continuation_token_ids(continuations, normalize)
+        prompt_ids = self._scored_prompt(prompt, conts)
+        if naive:
+            totals = np.array([self._token_logprobs([prompt_ids + cont], [len(cont)])[0] for cont in conts])
+        else:
+            totals = self._score_after(prompt_ids, conts, None, 0)
+        return self._normalized(totals, conts, normalize)
+
+    @torch.inference_mode()
+    def continuation_logprobs_many(
+        self, prompts: list[str], continuations: list[list[str]], normalize: str = "mean"
+    ) -> list[np.ndarray]:
+        """See LLMBackend; the same numbers as `continuation_logprobs` prompt by prompt. Prompts
+        that share a long token prefix (a user's questions after the same history) run it once:
+        its KV cache is extended by each prompt's own remaining tokens, and the prompt's
+        continuations are scored on that (see `_plan`)."""
+        if len(prompts) != len(continuations):
+            raise BackendError(f"{len(prompts)} prompts but {len(continuations)} lists of continuations")
+        conts = [self.continuation_token_ids(c, normalize) for c in continuations]
+        ids = [self._scored_prompt(p, c) for p, c in zip(prompts, conts)]
+        totals: list[np.ndarray] = [np.empty(0)] * len(ids)
+        groups, singles = self._plan([seq[:-1] for seq in ids])
+        for members, shared in groups:
+            prefix_cache = self._run_prefix(ids[members[0]][:shared])
+            for i in members:
+                totals[i] = self._score_after(ids[i], conts[i], prefix_cache, shared)
+        for i in singles:
+            totals[i] = self._score_after(ids[i], conts[i], None, 0)
+        return [self._normalized(t, c, normalize) for t, c in zip(totals, conts)]
+
+    def _scored_prompt(self, prompt: str, conts: list[list[int]]) -> list[int]:
+        """The prompt's tokens, checked against the model's positions, counted as `continuation_
+        logprobs` counts them."""
         prompt_ids = self.encode_prompt(prompt)
         if not prompt_ids:
             raise BackendError(f"prompt {prompt!r} encodes to no tokens")
@@ -226,20 +258,43 @@ class HFBackend(LLMBackend):
             raise BackendError(f"prompt and continuation of {longest} tokens exceed the model's {self.max_positions} positions")
         self.counts.prompts += len(conts)
         self.counts.prompt_tokens += sum(len(prompt_ids) + len(c) for c in conts)
-        totals = np.empty(len(conts), dtype=np.float64)
-        if naive:
-            for i, cont in enumerate(conts):
-                totals[i] = self._token_logprobs([prompt_ids + cont], [len(cont)])[0]
-        else:
-            shared = len(prompt_ids) - 1
-            cache = self._run_prefix(prompt_ids[:-1]) if shared else None
-            order = sorted(range(len(conts)), key=lambda i: len(conts[i]))
-            for chunk in self._chunks(order):
-                rows = [prompt_ids[-1:] + conts[i] for i in chunk]
-                totals[chunk] = self._token_logprobs(rows, [len(conts[i]) for i in chunk], cache, shared)
+        return prompt_ids
+
+    @staticmethod
+    def _normalized(totals: np.ndarray, conts: list[list[int]], normalize: str) -> np.ndarray:
         if normalize == "mean":
-            totals /= np.array([len(c) for c in conts], dtype=np.float64)
+            return totals / np.array([len(c) for c in conts], dtype=np.float64)
         return totals
+
+    def _score_after(self, prompt_ids: list[int], conts: list[list[int]], prefix_cache: DynamicCache | None,
+                     prefix_len: int) -> np.ndarray:
+        """Summed log-probabilities of each continuation after the prompt, whose first
+        `prefix_len` tokens `prefix_cache` already holds (none when it is None): the rest of the
+        prompt but its last token extends a copy of that cache, then the continuations run
+        batched on it, each led by the prompt's last token."""
+        shared = len(prompt_ids) - 1
+        cache = prefix_cache
+        if shared > prefix_len:
+            cache = self._extend(prefix_cache, prefix_len, prompt_ids[prefix_len:shared])
+        totals = np.empty(len(conts), dtype=np.float64)
+        order = sorted(range(len(conts)), key=lambda i: len(conts[i]))
+        for chunk in self._chunks(order):
+            rows = [prompt_ids[-1:] + conts[i] for i in chunk]
+            totals[chunk] = self._token_logprobs(rows, [len(conts[i]) for i in chunk], cache if shared else None, shared)
+        return totals
+
+    def _extend(self, prefix_cache: DynamicCache | None, prefix_len: int, tokens: list[int]) -> DynamicCache:
+        """A new cache holding the prefix's keys and values followed by `tokens`' (the prefix
+        cache itself is left as it is)."""
+        if prefix_cache is None:
+            return self._run_prefix(tokens)
+        input_ids = torch.tensor([tokens], device=self.device)
+        mask = torch.ones_like(input_ids)
+        positions = torch.arange(len(tokens), device=self.device).unsqueeze(0) + prefix_len
+        mask, kwargs = self._on_prefix(mask, prefix_cache, prefix_len)
+        self.model(input_ids=input_ids, attention_mask=mask, position_ids=positions, logits_to_keep=1, **kwargs)
+        self.counts.computed_tokens += len(tokens)
+        return kwargs["past_key_values"]
 
     def _token_logprobs(
         self, seqs: list[list[int]], scored: list[int], prefix_cache: DynamicCache | None = None, prefix_len: int = 0

@@ -1,4 +1,5 @@
-"""Protocol recboard-v1: from a Dataset to task data (CTR pair-wise rows; next-item leave-one-out).
+"""Protocol recboard-v1: from a Dataset to task data (CTR pair-wise rows; next-item leave-one-out;
+personalized QA questions, whose rules are in benchmark/protocol/uqa.py).
 
 Per user, interactions are ordered by timestamp (ties keep file order). Positives are interactions
 without a label column, or label == 1, or rating >= positive_rating when that field is set; the
@@ -36,8 +37,9 @@ import numpy as np
 
 from benchmark.data.dataset import Dataset
 from benchmark.protocol.spec import ProtocolError, ProtocolSpec
+from benchmark.protocol.uqa import build_uqa, template_inputs
 
-TASKS = ("ctr", "seqrec")
+TASKS = ("ctr", "seqrec", "uqa")
 # Part of the task-data cache key and content hash: bump it whenever a change alters built data.
 BUILDER_VERSION = "2"
 
@@ -237,4 +239,6 @@ def build_seqrec(ds: Dataset, spec: ProtocolSpec, logs: list[UserLog] | None = N
                             "n_sampled_short_users": len(short_users)})
 
 
-BUILDERS = {"ctr": build_ctr, "seqrec": build_seqrec}
+BUILDERS = {"ctr": build_ctr, "seqrec": build_seqrec, "uqa": build_uqa}
+# Inputs beyond the data and the protocol fields that shape a task's data (part of its cache key)
+EXTRA_INPUTS = {"uqa": template_inputs}

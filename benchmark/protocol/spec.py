@@ -10,6 +10,7 @@ from typing import Any
 
 PROTOCOL_NAME = "recboard-v1"
 CANDIDATE_MODES = ("full", "sampled-100")
+TASK_FIELD_PREFIX = {"ctr": "ctr_", "seqrec": "seq_", "uqa": "uqa_"}
 
 
 class ProtocolError(ValueError):
@@ -36,6 +37,16 @@ class ProtocolSpec:
     seq_finetune_sequences: int = 40_000
     seq_valid_users: int = 5_000
     seq_sampled_negatives: int = 100
+    # Personalized QA (UQABench sub-tasks; tasks/uqa.py, benchmark/protocol/uqa.py)
+    uqa_min_history: int = 10  # history items a user needs (before the held-out next item)
+    uqa_history_window: int = 50  # the most history a QA request carries (text models show 20 or 50)
+    uqa_test_users: int = 1_000
+    uqa_valid_users: int = 200
+    uqa_train_users: int = 5_000
+    uqa_encoder_users: int = 50_000  # users outside QA test and validation whose sequences pre-train encoders
+    uqa_questions_per_user: int = 7
+    uqa_options: int = 4  # candidate options per question, the answer among them
+    uqa_recent: int = 5  # the last interactions that make "recent" (short-term interest, trajectory)
     # Latency sampling (fixed across models)
     latency_sample: int = 1_000
     latency_warmup: int = 10
@@ -55,6 +66,11 @@ class ProtocolSpec:
             raise ProtocolError("window and ctr_negative_ratio must be ≥ 1 and seq_min_interactions ≥ 3")
         if not 0 < self.ctr_max_test_user_fraction < 1 or not 0 < self.ctr_valid_user_fraction < 1:
             raise ProtocolError("user fractions must lie strictly between 0 and 1")
+        if self.uqa_options < 2 or self.uqa_questions_per_user < 1 or self.uqa_test_users < 1:
+            raise ProtocolError("uqa_options must be ≥ 2, uqa_questions_per_user and uqa_test_users ≥ 1")
+        if not 1 <= self.uqa_recent < self.uqa_min_history <= self.uqa_history_window:
+            raise ProtocolError("need 1 ≤ uqa_recent < uqa_min_history ≤ uqa_history_window, got "
+                                f"{self.uqa_recent}, {self.uqa_min_history}, {self.uqa_history_window}")
 
     @classmethod
     def from_overrides(cls, overrides: dict[str, Any] | None) -> "ProtocolSpec":
@@ -69,10 +85,12 @@ class ProtocolSpec:
         return asdict(self)
 
     def data_fields(self, task: str) -> dict[str, Any]:
-        """The fields that shape a task's data (latency sampling excluded)."""
-        prefix = {"ctr": "ctr_", "seqrec": "seq_"}[task]
-        return {k: v for k, v in asdict(self).items()
-                if k.startswith(prefix) or k in ("name", "data_seed", "window", "dedupe_repeats", "positive_rating")}
+        """The fields that shape a task's data (latency sampling excluded): its own prefixed fields
+        and the shared ones it uses (QA has its own history window, so `window` is not among its
+        fields). A field of another task never enters a task's hash."""
+        prefix = TASK_FIELD_PREFIX[task]
+        shared = ("name", "data_seed", "dedupe_repeats", "positive_rating") + (("window",) if task != "uqa" else ())
+        return {k: v for k, v in asdict(self).items() if k.startswith(prefix) or k in shared}
 
     def hash(self, task: str) -> str:
         return stable_hash(self.data_fields(task))

@@ -24,7 +24,7 @@ import datasets
 import numpy as np
 
 from benchmark.data.dataset import Catalogue, Dataset
-from benchmark.protocol.build import BUILDER_VERSION, BUILDERS, user_logs
+from benchmark.protocol.build import BUILDER_VERSION, BUILDERS, EXTRA_INPUTS, user_logs
 from benchmark.protocol.spec import ProtocolError, ProtocolSpec, stable_hash
 from benchmark.results import left_by_dead_writer, temp_prefix
 
@@ -76,8 +76,11 @@ def content_hash(splits: dict[str, dict[str, list]], inputs: dict[str, Any]) -> 
 
 
 def build_inputs(ds: Dataset, spec: ProtocolSpec, task: str) -> dict[str, Any]:
-    return {"dataset_fingerprint": ds.fingerprint(), "protocol": spec.data_fields(task),
-            "builder_version": BUILDER_VERSION, "task": task}
+    inputs = {"dataset_fingerprint": ds.fingerprint(), "protocol": spec.data_fields(task),
+              "builder_version": BUILDER_VERSION, "task": task}
+    if task in EXTRA_INPUTS:  # only for tasks that have some: the others' keys and hashes stay as they were
+        inputs.update(EXTRA_INPUTS[task]())
+    return inputs
 
 
 def build_task_data(ds: Dataset, spec: ProtocolSpec, tasks: tuple[str, ...] = ("ctr", "seqrec"),

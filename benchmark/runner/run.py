@@ -142,6 +142,13 @@ def catalogue_for(run: PlannedRun):
     return td.catalogue if oracle else td.catalogue.without_generator()
 
 
+def task_details(run: PlannedRun) -> dict[str, Any]:
+    """{"details": ...} when the task has something to say about its data (what a dataset could
+    not support, say), else nothing, so other tasks' results keep their shape."""
+    details = run.task.details(run.task_data) if run.task_data is not None else {}
+    return {"details": details} if details else {}
+
+
 def base_result(run: PlannedRun, executor: str) -> dict[str, Any]:
     td = run.task_data
     return {
@@ -165,7 +172,8 @@ def base_result(run: PlannedRun, executor: str) -> dict[str, Any]:
                              "fingerprint": td.dataset_fingerprint if td else "unavailable",
                              "source": td.dataset_source if td else {}},
                  "task_data_hash": run.task_data_hash,
-                 "counts": td.counts() if td else {}},
+                 "counts": td.counts() if td else {},
+                 **task_details(run)},
         "seed": run.seed,
         "metrics": {},
         "main_metric": run.task.main_metric,

@@ -7,7 +7,7 @@ import numpy as np
 from benchmark.api import Model, ModelMeta, candidate_matrix
 from benchmark.data.dataset import Catalogue
 from benchmark.registry import register_model
-from benchmark.requests import RankRequest, ScoreRequest
+from benchmark.requests import QARequest, RankRequest, ScoreRequest
 
 
 @register_model("random")
@@ -18,9 +18,9 @@ class Random(Model):
         item_repr="none",
         scheme="zero-shot",
         backend="numpy",
-        supports=("score", "rank"),
+        supports=("score", "rank", "answer"),
         license="Apache-2.0",
-        description="Scores drawn uniformly from [0, 1), seeded by the run seed.",
+        description="Scores drawn uniformly from [0, 1), seeded by the run seed; QA: an option drawn uniformly.",
     )
 
     def setup(self, catalogue: Catalogue, seed: int) -> None:
@@ -34,3 +34,6 @@ class Random(Model):
         candidates = candidate_matrix(requests)
         width = self.catalogue.n_items if candidates is None else candidates.shape[1]
         return self.rng.random((len(requests), width))
+
+    def answer(self, requests: list[QARequest]) -> np.ndarray:
+        return np.array([self.rng.integers(len(r.options)) for r in requests], dtype=np.int64)

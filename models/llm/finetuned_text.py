@@ -30,7 +30,6 @@ rate 1e-4 and batch size 64 for LLMs under 7B) hold where a CPU can afford them;
 
 from __future__ import annotations
 
-import gc
 from collections import defaultdict
 from typing import Any, Sequence
 
@@ -49,8 +48,7 @@ from models.layers import args
 from models.layers.citations import RECBENCH
 from models.layers.ranking import ndcg_at_k
 from models.llm import listwise
-from models.llm.lora import (Digest, LoRASettings, TrainLog, TrainSettings, adapter_key, base_model_identity,
-                             cached_adapter, continuation_loss, schedule, store_adapter, train_adapter)
+from models.llm.lora import Digest, FittedAdapter, LoRASettings, TrainLog, TrainSettings, fit_adapter, schedule
 from models.llm.zeroshot_text import MAX_TITLE_CHARS, LLMZeroShotText, _details, pick_answers
 
 CTR, SEQ = "ctr", listwise.TASK
@@ -132,6 +130,7 @@ class LLMLoRAText(LLMZeroShotText):
         self.adapter_cached = False
         self.train_log: TrainLog | None = None
         self.lora_used: LoRASettings | None = None
+        self.fitted: FittedAdapter | None = None
 
     # -- setup ------------------------------------------------------------------------------------
 
@@ -180,31 +179,13 @@ class LLMLoRAText(LLMZeroShotText):
         else:
             raise ModelError(f"{self.meta.name} trains on CTR or next-item data, got {type(data).__name__}")
         task, lora, batches, data_hash, batch_loss, evaluate, metric = job
-        key = adapter_key(base=base_model_identity(self.model_path), lora=lora, settings=self.train_settings,
-                          data=data_hash, seed=self.seed,
-                          extra={"task": task, "loss": self.loss if task == CTR else "title", "dtype": self.dtype,
-                                 "device": torch.device(self.device).type, "answers": list(self.answers)})
-        hit = cached_adapter(key)
-        self.adapter_cached = hit is not None
-        if hit is None:
-            hit = store_adapter(key, lambda out: train_adapter(
-                self.backend, lora, self.train_settings, batches, batch_loss, evaluate, out,
-                seed=self.seed, metric=metric, desc=f"llm-lora-text {task}"))
-        path, self.train_log = hit
-        self.lora_used = lora
-        self.adapter_dir = str(path)
-        self._serve(path)
-
-    def _serve(self, path: Any) -> None:
-        if self.backend_name == "hf":
-            self.backend.load_adapter(path)
-            return
-        self.backend = None  # free the training engine's memory before the serving engine starts
-        gc.collect()
-        if torch.cuda.is_available():
-            torch.cuda.empty_cache()
-        self.backend = load_backend(self.backend_name, model_path=self.model_path, device=self.device,
-                                    dtype=self.dtype, batch_size=self.batch_size, adapter_path=str(path))
+        fitted = fit_adapter(self, lora, self.train_settings, batches, data_hash, batch_loss, evaluate, metric=metric,
+                             desc=f"llm-lora-text {task}",
+                             extra={"task": task, "loss": self.loss if task == CTR else "title", "dtype": self.dtype,
+                                    "device": torch.device(self.device).type, "answers": list(self.answers)})
+        self.fitted = fitted
+        self.adapter_dir, self.adapter_cached, self.train_log, self.lora_used = (
+            str(fitted.path), fitted.cached, fitted.log, fitted.lora)
 
     def _lora_for(self, task: str) -> LoRASettings:
         r, alpha, dropout, modules, layers = self._lora_args
@@ -273,16 +254,10 @@ class LLMLoRAText(LLMZeroShotText):
         batches = schedule([[i] for i in range(len(examples))], steps, self.train_settings, self.seed)
         used = sorted({i for b in batches for i in b})
         prompts = {i: self._seq_prompt(examples[i][0]) for i in used}
-        pairs = {i: listwise.title_target(self.backend, prompts[i], self._titles[examples[i][1]]) for i in used}
+        batch_loss = listwise.answer_loss(self.backend, prompts, {i: self._titles[examples[i][1]] for i in used})
         valid_prompts, valid_titles = self._seq_valid(data)
         digest = Digest().add(SEQ, [[prompts[i], self._titles[examples[i][1]]] for b in batches for i in b],
                               valid_prompts, valid_titles)
-        pad = int(self.backend.tokenizer.pad_token_id)
-
-        def batch_loss(idx: list[int]) -> torch.Tensor:
-            seqs = [pairs[i][0] for i in idx]
-            scored = [sum(1 for t in pairs[i][1] if t != -100) for i in idx]
-            return continuation_loss(self.backend.model, pad, seqs, scored).cpu()
 
         def valid_ndcg() -> float:
             scores = listwise.rank_by_title_loglik(self.backend, valid_prompts, valid_titles, normalize=self.normalize,
@@ -329,22 +304,7 @@ class LLMLoRAText(LLMZeroShotText):
 
     def extra_stats(self) -> dict[str, Any]:
         stats = super().extra_stats()
-        if self.train_log is None:
-            return stats
-        log = self.train_log
-        return stats | {
-            "adapter_dir": self.adapter_dir,
-            "adapter_cached": self.adapter_cached,
-            "lora": {"r": self.lora_used.r, "alpha": self.lora_used.alpha, "dropout": self.lora_used.dropout,
-                     "target_modules": list(self.lora_used.target_modules), "layers": self.lora_used.layers},
-            "train_seconds": round(log.seconds, 3),
-            "train_steps": log.steps,
-            "train_examples": log.examples,
-            "best_step": log.best_step,
-            "valid_metric": log.metric,
-            "valid_best": log.best,
-            "valid_history": [[s, v] for s, v in log.evals],
-        }
+        return stats if self.train_log is None else stats | self.fitted.stats()
 
 
 def _by_user(requests: Sequence[ScoreRequest | RankRequest]) -> list[list[int]]:

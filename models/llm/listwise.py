@@ -15,6 +15,7 @@ from __future__ import annotations
 from typing import Callable, Sequence
 
 import numpy as np
+import torch
 from tqdm.auto import tqdm
 
 from benchmark.api import ModelError, candidate_matrix
@@ -87,3 +88,20 @@ def title_target(engine: LLMBackend, prompt: str, title: str) -> tuple[list[int]
     if not title_ids:
         raise ModelError(f"title {title!r} encodes to no tokens")
     return prompt_ids + title_ids, [-100] * len(prompt_ids) + title_ids
+
+
+def answer_loss(engine: LLMBackend, prompts: dict[int, str], answers: dict[int, str]) -> Callable[[list[int]], torch.Tensor]:
+    """The training loss of text answers after prompts (next-item titles, QA options): for a batch
+    of example indices, the mean over them of the mean cross-entropy of each answer's tokens after
+    its prompt, on exactly the tokens `rank_by_title_loglik` scores (`title_target`)."""
+    from models.llm.lora import continuation_loss
+
+    pairs = {i: title_target(engine, prompts[i], answers[i]) for i in prompts}
+    pad = int(engine.tokenizer.pad_token_id)
+
+    def batch_loss(idx: list[int]) -> torch.Tensor:
+        seqs = [pairs[i][0] for i in idx]
+        scored = [sum(1 for t in pairs[i][1] if t != -100) for i in idx]
+        return continuation_loss(engine.model, pad, seqs, scored).cpu()
+
+    return batch_loss

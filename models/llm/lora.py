@@ -105,6 +105,27 @@ class TrainSettings:
         return max(1, min(self.max_steps, int(np.ceil(self.epochs * n_examples / self.step_examples))))
 
 
+# The LoRA and training arguments of a fine-tuned text model, with their defaults (RecBench §4's
+# rank 32 and alpha 128 of pair-wise tasks, learning rate 1e-4 and batch size 64 for LLMs under 7B).
+TRAINING_ARGS: dict[str, Any] = {
+    "lora_r": 32, "lora_alpha": 128, "lora_dropout": 0.05, "target_modules": ("q_proj", "v_proj"), "lora_layers": None,
+    "lr": 1e-4, "max_steps": 1000, "epochs": 1.0, "train_batch_size": 64, "grad_accum": 1, "eval_every": 50,
+    "patience": 3, "weight_decay": 0.0,
+}
+
+
+def training_settings(model: str, given: dict[str, Any]) -> tuple[LoRASettings, "TrainSettings"]:
+    """The LoRA and training settings of a model's arguments (TRAINING_ARGS names; their defaults
+    where not given), checked."""
+    a = TRAINING_ARGS | given
+    lora = LoRASettings.checked(model, a["lora_r"], a["lora_alpha"], a["lora_dropout"], a["target_modules"],
+                                a["lora_layers"])
+    return lora, TrainSettings.checked(model, lr=a["lr"], max_steps=a["max_steps"], epochs=a["epochs"],
+                                       batch_size=a["train_batch_size"], grad_accum=a["grad_accum"],
+                                       eval_every=a["eval_every"], patience=a["patience"],
+                                       weight_decay=a["weight_decay"])
+
+
 @dataclass
 class TrainLog:
     metric: str
@@ -350,3 +371,67 @@ def store_adapter(key: str, train: Callable[[Path], TrainLog]) -> tuple[Path, Tr
         if work.exists():
             shutil.rmtree(work, ignore_errors=True)
     return final, log
+
+
+@dataclass
+class FittedAdapter:
+    """The adapter a model trained, or found in the cache, and serves from now on."""
+
+    path: Path
+    log: TrainLog
+    cached: bool
+    lora: LoRASettings
+
+    def stats(self) -> dict[str, Any]:
+        """What a model's extra efficiency figures record of it."""
+        log, lora = self.log, self.lora
+        return {
+            "adapter_dir": str(self.path),
+            "adapter_cached": self.cached,
+            "lora": {"r": lora.r, "alpha": lora.alpha, "dropout": lora.dropout,
+                     "target_modules": list(lora.target_modules), "layers": lora.layers},
+            "train_seconds": round(log.seconds, 3),
+            "train_steps": log.steps,
+            "train_examples": log.examples,
+            "best_step": log.best_step,
+            "valid_metric": log.metric,
+            "valid_best": log.best,
+            "valid_history": [[s, v] for s, v in log.evals],
+        }
+
+
+def fit_adapter(model: Any, lora: LoRASettings, settings: TrainSettings, batches: list[list[int]], data_hash: str,
+                batch_loss: Callable[[list[int]], torch.Tensor], evaluate: Callable[[], float] | None, *,
+                metric: str, desc: str, extra: dict[str, Any]) -> FittedAdapter:
+    """Train an adapter on a text-LLM model's HF engine (`model.backend`), or load the one cached
+    under the same key (see `adapter_key`; `data_hash` digests the examples, `extra` whatever
+    else shapes the weights), then serve it (`serve_adapter`). The model provides model_path,
+    seed, backend_name, device, dtype and batch_size."""
+    key = adapter_key(base=base_model_identity(model.model_path), lora=lora, settings=settings, data=data_hash,
+                      seed=model.seed, extra=extra)
+    hit = cached_adapter(key)
+    cached = hit is not None
+    if hit is None:
+        hit = store_adapter(key, lambda out: train_adapter(model.backend, lora, settings, batches, batch_loss, evaluate,
+                                                           out, seed=model.seed, metric=metric, desc=desc))
+    serve_adapter(model, hit[0])
+    return FittedAdapter(hit[0], hit[1], cached, lora)
+
+
+def serve_adapter(model: Any, path: Path) -> None:
+    """Serve the adapter in `path` on the model's own engine: loaded into the HF engine it was
+    trained on, or, for backend "vllm", a vLLM engine started with it once the training engine's
+    memory is freed."""
+    if model.backend_name == "hf":
+        model.backend.load_adapter(path)
+        return
+    import gc
+
+    from benchmark.llm import load_backend
+
+    model.backend = None
+    gc.collect()
+    if torch.cuda.is_available():
+        torch.cuda.empty_cache()
+    model.backend = load_backend(model.backend_name, model_path=model.model_path, device=model.device,
+                                 dtype=model.dtype, batch_size=model.batch_size, adapter_path=str(path))

@@ -6,21 +6,17 @@ Editing a file changes its sha256, hence the identity of every result made with 
 from __future__ import annotations
 
 from functools import lru_cache
-from importlib import resources
 
-from benchmark.prompts import PromptError, PromptTemplate
+from benchmark.prompts import PromptError, PromptTemplate, load_package_template, package_template_names
 
 
 def names() -> list[str]:
-    return sorted(p.name[:-3] for p in resources.files(__name__).iterdir() if p.name.endswith(".j2"))
+    return package_template_names(__name__)
 
 
 @lru_cache(maxsize=None)
 def load(name: str) -> PromptTemplate:
-    path = resources.files(__name__).joinpath(f"{name}.j2")
-    if not path.is_file():
-        raise PromptError(f"no prompt template {name!r}; known: {names()}")
-    return PromptTemplate.from_text(path.read_text(encoding="utf-8"), name)
+    return load_package_template(__name__, name)
 
 
 __all__ = ["PromptError", "PromptTemplate", "load", "names"]
