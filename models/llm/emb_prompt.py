@@ -171,6 +171,9 @@ class EmbPromptLLM(Model):
             self.template = PromptTemplate.from_dict(self.prompts[TASK])
         except PromptError as e:
             raise ModelError(f"{self.meta.name}: bad {TASK!r} prompt template: {e}") from None
+        if "user_embedding" not in self.template.text:
+            raise ModelError(f"{self.meta.name}: prompt template {self.template.name!r} has no {{{{ user_embedding }}}} "
+                             f"placeholder for the soft tokens (the runner hands over tasks/prompts/{TEMPLATE}.j2)")
         super().setup(catalogue, seed)
         torch.manual_seed(seed)
         self.backend = load_backend("hf", model_path=self.model_path, device=self.device, dtype=self.dtype,
