@@ -35,7 +35,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-from collections import defaultdict
 from pathlib import Path
 from typing import Any, ClassVar, Sequence
 
@@ -56,6 +55,7 @@ from models.layers.soft_prompt import ADAPTERS, build_adapter, splice
 from models.llm.lora import (EXTRA_FILE, ADAPTER_FILES, Digest, LoRASettings, TrainLog, TrainSettings, adapter_key,
                              base_model_identity, cached_adapter, files_sha256, schedule, store_adapter,
                              train_adapter)
+from models.llm.finetuned_text import _by_user
 from models.llm.qa_text import SMOLLM2, TASK, UQABENCH
 from models.seq.gru4rec import GRU4Rec
 from models.seq.sasrec import SASRec
@@ -383,13 +383,6 @@ def soft_continuation_loss(model: Any, rows: list[torch.Tensor], targets: list[l
     losses = [F.cross_entropy(logits[r, keep - 1 - len(t): keep - 1], torch.tensor(t, device=logits.device))
               for r, t in enumerate(targets)]
     return torch.stack(losses).mean()
-
-
-def _by_user(requests: Sequence[QARequest]) -> list[list[int]]:
-    groups: dict[int, list[int]] = defaultdict(list)
-    for i, r in enumerate(requests):
-        groups[r.user].append(i)
-    return list(groups.values())
 
 
 def _valid_subset(requests: Sequence[QARequest], n: int, seed: int) -> list[int]:
