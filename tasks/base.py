@@ -47,6 +47,18 @@ class Task:
 
         return load(self.prompt_name)
 
+    def prompt_for(self, item_repr: str) -> PromptTemplate | None:
+        """The template a prompted model with this item representation answers in: the variant
+        `<prompt_name>__<item_repr>.j2` (dashes as underscores) where the task ships one (the
+        user-embedding models' `uqa_answer__user_emb`, which marks where the soft tokens go), else
+        the task's own `prompt`."""
+        if self.prompt_name is None:
+            return None
+        from tasks.prompts import load, names
+
+        variant = f"{self.prompt_name}__{item_repr.replace('-', '_')}"
+        return load(variant) if variant in names() else self.prompt
+
     @property
     def label(self) -> str:
         return self.name if self.variant is None else f"{self.name}-{self.variant}"

@@ -25,7 +25,8 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 def test_each_task_owns_a_versioned_template_file():
-    assert tasks.prompts.names() == ["ctr_yes_no", "seqrec_next_item", "uqa_answer"]
+    assert tasks.prompts.names() == ["ctr_yes_no", "seqrec_next_item", "uqa_answer", "uqa_answer__user_emb"]
+    assert UQATask().prompt_for("user-emb").name == "uqa_answer__user_emb"  # the variant for embedding prompts
     for task, name in ((CTRTask(), "ctr_yes_no"), (SeqRecTask("full"), "seqrec_next_item"),
                        (SeqRecTask("sampled-100"), "seqrec_next_item"), (UQATask(), "uqa_answer")):
         t = task.prompt

@@ -247,6 +247,29 @@ class HFBackend(LLMBackend):
             totals[i] = self._score_after(ids[i], conts[i], None, 0)
         return [self._normalized(t, c, normalize) for t, c in zip(totals, conts)]
 
+    @torch.inference_mode()
+    def continuation_logprobs_embeds(self, prefix: torch.Tensor, last_token: int, continuations: list[str],
+                                     normalize: str = "mean") -> np.ndarray:
+        """As `continuation_logprobs`, for a prompt given as input embeddings `prefix` (P, hidden)
+        (soft-prompt tokens spliced among token embeddings) followed by the token id `last_token`:
+        the prefix runs once through `inputs_embeds` into a KV cache, and the continuations run
+        batched on it, each led by `last_token`, as `_score_after` runs them."""
+        conts = self.continuation_token_ids(continuations, normalize)
+        longest = prefix.shape[0] + 1 + max(map(len, conts))
+        if self.max_positions and longest > self.max_positions:
+            raise BackendError(f"prompt and continuation of {longest} positions exceed the model's {self.max_positions}")
+        self.counts.prompts += len(conts)
+        self.counts.prompt_tokens += sum(prefix.shape[0] + 1 + len(c) for c in conts)
+        cache = DynamicCache(config=self.config)
+        embeds = prefix.to(device=self.device, dtype=self.model.get_input_embeddings().weight.dtype).unsqueeze(0)
+        self.model(inputs_embeds=embeds, past_key_values=cache, use_cache=True, logits_to_keep=1)
+        self.counts.computed_tokens += prefix.shape[0]
+        totals = np.empty(len(conts), dtype=np.float64)
+        for chunk in self._chunks(sorted(range(len(conts)), key=lambda i: len(conts[i]))):
+            rows = [[last_token] + conts[i] for i in chunk]
+            totals[chunk] = self._token_logprobs(rows, [len(conts[i]) for i in chunk], cache, prefix.shape[0])
+        return self._normalized(totals, conts, normalize)
+
     def _scored_prompt(self, prompt: str, conts: list[list[int]]) -> list[int]:
         """The prompt's tokens, checked against the model's positions, counted as `continuation_
         logprobs` counts them."""

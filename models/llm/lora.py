@@ -35,6 +35,7 @@ from models.layers import args
 
 LOG_FILE = "training.json"
 ADAPTER_FILES = ("adapter_config.json", "adapter_model.safetensors")
+EXTRA_FILE = "extra_module.pt"  # the state dict of a module trained alongside (a soft-prompt adapter)
 
 
 @dataclass(frozen=True)
@@ -170,7 +171,7 @@ def schedule(groups: Sequence[Sequence[int]], steps: int, settings: TrainSetting
 
 def train_adapter(
     backend: Any,
-    lora: LoRASettings,
+    lora: LoRASettings | None,
     settings: TrainSettings,
     batches: list[list[int]],
     batch_loss: Callable[[list[int]], torch.Tensor],
@@ -180,17 +181,42 @@ def train_adapter(
     seed: int,
     metric: str,
     desc: str = "lora",
+    extra: torch.nn.Module | None = None,
 ) -> TrainLog:
     """Train a LoRA adapter on the HF engine `backend`'s model over `batches` (micro-batches of
     example indices, `settings.grad_accum` of them a step) and save it to `out_dir`.
     `batch_loss(indices)` is the mean loss of those examples; `evaluate()` runs without gradients
-    with dropout off and returns the validation metric. The engine's counters are reset after."""
+    with dropout off and returns the validation metric. The engine's counters are reset after.
+
+    `extra`, a module trained alongside (a soft-prompt adapter, models/llm/emb_prompt.py), joins
+    the optimiser, is kept at its best evaluation too and saved to `out_dir/EXTRA_FILE`; with
+    `lora` None it alone trains and the LLM stays frozen (no LoRA is injected or saved)."""
     from peft import get_peft_model, get_peft_model_state_dict, set_peft_model_state_dict
 
+    if lora is None and extra is None:
+        raise ValueError("train_adapter: nothing to train (no LoRA settings and no extra module)")
     torch.manual_seed(seed)
     n_layers = int(backend.model.config.num_hidden_layers)
-    model = get_peft_model(backend.model, lora.peft_config(n_layers))  # injects into backend.model in place
-    trainable = [p for p in model.parameters() if p.requires_grad]
+    if lora is not None:
+        model = get_peft_model(backend.model, lora.peft_config(n_layers))  # injects into backend.model in place
+        frozen: list[torch.nn.Parameter] = []
+    else:
+        model = backend.model
+        frozen = [p for p in model.parameters() if p.requires_grad]
+        for p in frozen:
+            p.requires_grad_(False)
+    modules = [model] + ([extra] if extra is not None else [])
+    trainable = [p for m in modules for p in m.parameters() if p.requires_grad]
+
+    def snapshot() -> dict[str, Any]:
+        state = {"extra": {k: v.detach().clone() for k, v in extra.state_dict().items()}} if extra is not None else {}
+        if lora is not None:
+            state["lora"] = {k: v.detach().clone() for k, v in get_peft_model_state_dict(model).items()}
+        return state
+
+    def mode(train: bool) -> None:
+        for m in modules:
+            m.train(train)
     optimizer = torch.optim.AdamW(trainable, lr=settings.lr, weight_decay=settings.weight_decay)
     log = TrainLog(metric)
     steps = len(batches) // settings.grad_accum
@@ -200,20 +226,20 @@ def train_adapter(
     def validate(step: int) -> bool:
         """Evaluate; False once patience runs out."""
         nonlocal best, best_state, stale
-        model.eval()
+        mode(False)
         with torch.inference_mode():
             value = float(evaluate())
-        model.train()
+        mode(True)
         log.evals.append((step, value))
         if value > best:
             best, log.best_step, stale = value, step, 0
-            best_state = {k: v.detach().clone() for k, v in get_peft_model_state_dict(model).items()}
+            best_state = snapshot()
         else:
             stale += 1
         bar.set_postfix(loss=f"{log.losses[-1]:.4f}", **{metric: f"{value:.4f}", "best": f"{best:.4f}"})
         return stale < settings.patience
 
-    model.train()
+    mode(True)
     bar = tqdm(range(1, steps + 1), desc=desc, disable=None, leave=False)
     try:
         for step in bar:
@@ -234,14 +260,23 @@ def train_adapter(
                     log.stopped_early = step < steps
                     break
         if best_state is not None:
-            set_peft_model_state_dict(model, best_state)
+            if lora is not None:
+                set_peft_model_state_dict(model, best_state["lora"])
+            if extra is not None:
+                extra.load_state_dict(best_state["extra"])
         else:
             log.best_step = log.steps
-        model.eval()
-        model.save_pretrained(out_dir, save_embedding_layers=False)
+        mode(False)
+        if lora is not None:
+            model.save_pretrained(out_dir, save_embedding_layers=False)
+        if extra is not None:
+            torch.save(extra.state_dict(), Path(out_dir) / EXTRA_FILE)
     finally:
         bar.close()
-        model.unload()  # the engine's model is the base model again
+        if lora is not None:
+            model.unload()  # the engine's model is the base model again
+        for p in frozen:
+            p.requires_grad_(True)
         backend.reset_counts()
     log.seconds = time.perf_counter() - start
     return log
@@ -323,7 +358,7 @@ def training_code_hash() -> str:
     return files_sha256(files, repo)
 
 
-def adapter_key(*, base: dict[str, Any], lora: LoRASettings, settings: TrainSettings, data: str, seed: int,
+def adapter_key(*, base: dict[str, Any], lora: LoRASettings | None, settings: TrainSettings, data: str, seed: int,
                 extra: dict[str, Any]) -> str:
     """The adapter's cache key: the base model's identity, the LoRA and training settings, the
     hash of the training and validation examples (the exact prompts and targets, in the order
@@ -333,17 +368,18 @@ def adapter_key(*, base: dict[str, Any], lora: LoRASettings, settings: TrainSett
     import transformers
 
     return Digest().add({
-        "base": base, "lora": asdict(lora), "train": asdict(settings), "data": data, "seed": seed,
+        "base": base, "lora": asdict(lora) if lora is not None else None, "train": asdict(settings), "data": data, "seed": seed,
         "code": training_code_hash(), "harness": benchmark.__version__,
         "versions": {"torch": torch.__version__, "transformers": transformers.__version__, "peft": peft.__version__},
         "threads": torch.get_num_threads(), "extra": extra,
     }).hexdigest()
 
 
-def cached_adapter(key: str) -> tuple[Path, TrainLog] | None:
-    """The stored adapter and its training log, when a complete one is cached under `key`."""
+def cached_adapter(key: str, files: Sequence[str] = ADAPTER_FILES) -> tuple[Path, TrainLog] | None:
+    """The stored adapter and its training log, when a complete one (its `files` and the log) is
+    cached under `key`."""
     path = cache_dir("lora") / key
-    if not all((path / f).is_file() for f in (*ADAPTER_FILES, LOG_FILE)):
+    if not all((path / f).is_file() for f in (*files, LOG_FILE)):
         return None
     try:
         return path, TrainLog.from_dict(json.loads((path / LOG_FILE).read_text()))
@@ -351,7 +387,8 @@ def cached_adapter(key: str) -> tuple[Path, TrainLog] | None:
         return None  # a damaged log: train again
 
 
-def store_adapter(key: str, train: Callable[[Path], TrainLog]) -> tuple[Path, TrainLog]:
+def store_adapter(key: str, train: Callable[[Path], TrainLog],
+                  files: Sequence[str] = ADAPTER_FILES) -> tuple[Path, TrainLog]:
     """Run `train(folder)` to write an adapter into a fresh folder beside the cache entry, add its
     log, and move it into place; when another process stored the same key meanwhile, keep that."""
     root = cache_dir("lora")
@@ -364,7 +401,7 @@ def store_adapter(key: str, train: Callable[[Path], TrainLog]) -> tuple[Path, Tr
         try:
             os.rename(work, final)
         except OSError:  # the entry exists: stored meanwhile (keep it), or left incomplete (replace it)
-            if cached_adapter(key) is None:
+            if cached_adapter(key, files) is None:
                 shutil.rmtree(final)
                 os.rename(work, final)
     finally:
