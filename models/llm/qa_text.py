@@ -105,6 +105,7 @@ class QATextLLM(LLMZeroShotText):
         return self.option_scores(requests)
 
     def option_scores(self, requests: list[QARequest]) -> np.ndarray:
+        """What `answer` returns, for any requests (a fine-tuned subclass validates with it)."""
         widths = {len(r.options) for r in requests}
         if len(widths) > 1:
             raise ModelError(f"{self.meta.name}: the requests of one call must have the same number of options, "
