@@ -181,19 +181,27 @@ class LLMLoRAText(LLMZeroShotText):
             raise ModelError(f"{self.meta.name} trains on CTR or next-item data, got {type(data).__name__}")
         task, lora, batches, data_hash, batch_loss, evaluate, metric = job
         key = adapter_key(base=base_model_identity(self.model_path), lora=lora, settings=self.train_settings,
-                          data=data_hash, seed=self.seed,
-                          extra={"task": task, "loss": self.loss if task == CTR else "title", "dtype": self.dtype,
-                                 "device": torch.device(self.device).type, "answers": list(self.answers)})
+                          data=data_hash, seed=self.seed, extra=self._adapter_extra(task))
         hit = cached_adapter(key)
         self.adapter_cached = hit is not None
         if hit is None:
             hit = store_adapter(key, lambda out: train_adapter(
                 self.backend, lora, self.train_settings, batches, batch_loss, evaluate, out,
-                seed=self.seed, metric=metric, desc=f"llm-lora-text {task}"))
+                seed=self.seed, metric=metric, desc=f"{self.meta.name} {task}",
+                trainable_tokens=self._trainable_tokens()))
         path, self.train_log = hit
         self.lora_used = lora
         self.adapter_dir = str(path)
         self._serve(path)
+
+    def _adapter_extra(self, task: str) -> dict[str, Any]:
+        """What else shapes the adapter, for its cache key (see lora.adapter_key)."""
+        return {"task": task, "loss": self.loss if task == CTR else "title", "dtype": self.dtype,
+                "device": torch.device(self.device).type, "answers": list(self.answers)}
+
+    def _trainable_tokens(self) -> Any:
+        """Embedding rows trained beside the adapter (see lora.train_adapter); none for text."""
+        return None
 
     def _serve(self, path: Any) -> None:
         if self.backend_name == "hf":
@@ -263,9 +271,24 @@ class LLMLoRAText(LLMZeroShotText):
         return listwise.next_item_prompt(self.templates[SEQ], self.backend.apply_chat, self._titles, history,
                                          self.max_history)
 
+    def _answer(self, item: int) -> Any:
+        """What the model answers for `item` (its title), as the adapter's data hash records it."""
+        return self._titles[item]
+
+    def _seq_example(self, prompt: str, item: int) -> tuple[list[int], int]:
+        """A next-item training example: the token ids of the prompt followed by `item`'s answer,
+        and how many of the last ids are the answer (the tokens the loss counts)."""
+        ids, labels = listwise.title_target(self.backend, prompt, self._titles[item])
+        return ids, sum(1 for t in labels if t != -100)
+
+    def _score_candidates(self, prompts: list[str], candidates: list[list[int]], desc: str) -> np.ndarray:
+        """(len(prompts), n_candidates): each candidate's answer log-likelihood after its prompt."""
+        return listwise.rank_by_title_loglik(self.backend, prompts, [[self._titles[i] for i in row] for row in candidates],
+                                             normalize=self.normalize, desc=desc)
+
     def _seq_job(self, data: SeqFitData):
-        """One example per training sequence (its last item the target), the title loss, and
-        validation NDCG@10 over sampled candidates."""
+        """One example per training sequence (its last item the target), the answer's loss, and
+        validation NDCG@10 over sampled candidates (listwise.valid_candidates)."""
         examples = [(s[:-1], s[-1]) for s in data.sequences if len(s) >= 2]
         if not examples:
             raise ModelError(f"{self.meta.name}: no next-item training sequence has two or more items")
@@ -273,43 +296,24 @@ class LLMLoRAText(LLMZeroShotText):
         batches = schedule([[i] for i in range(len(examples))], steps, self.train_settings, self.seed)
         used = sorted({i for b in batches for i in b})
         prompts = {i: self._seq_prompt(examples[i][0]) for i in used}
-        pairs = {i: listwise.title_target(self.backend, prompts[i], self._titles[examples[i][1]]) for i in used}
-        valid_prompts, valid_titles = self._seq_valid(data)
-        digest = Digest().add(SEQ, [[prompts[i], self._titles[examples[i][1]]] for b in batches for i in b],
-                              valid_prompts, valid_titles)
+        pairs = {i: self._seq_example(prompts[i], examples[i][1]) for i in used}
+        valid = listwise.valid_candidates(data, self.catalogue.n_items, self.seq_valid_users,
+                                          self.seq_valid_candidates, self.seed)
+        valid_prompts = [self._seq_prompt(history) for history, _ in valid]
+        digest = Digest().add(SEQ, [[prompts[i], self._answer(examples[i][1])] for b in batches for i in b],
+                              valid_prompts, [[self._answer(i) for i in items] for _, items in valid])
         pad = int(self.backend.tokenizer.pad_token_id)
 
         def batch_loss(idx: list[int]) -> torch.Tensor:
-            seqs = [pairs[i][0] for i in idx]
-            scored = [sum(1 for t in pairs[i][1] if t != -100) for i in idx]
-            return continuation_loss(self.backend.model, pad, seqs, scored).cpu()
+            return continuation_loss(self.backend.model, pad, [pairs[i][0] for i in idx], [pairs[i][1] for i in idx]).cpu()
 
         def valid_ndcg() -> float:
-            scores = listwise.rank_by_title_loglik(self.backend, valid_prompts, valid_titles, normalize=self.normalize,
-                                                   desc="valid")
+            scores = self._score_candidates(valid_prompts, [items for _, items in valid], "valid")
             targets = torch.zeros(len(scores), dtype=torch.int64)  # the target is candidate 0
             return float(ndcg_at_k(torch.from_numpy(scores), targets, k=10).mean())
 
         evaluate = valid_ndcg if valid_prompts else None
         return SEQ, self._lora_for(SEQ), batches, digest.hexdigest(), batch_loss, evaluate, "ndcg@10"
-
-    def _seq_valid(self, data: SeqFitData) -> tuple[list[str], list[list[str]]]:
-        """`seq_valid_users` validation requests (seeded), each with its target first and then
-        uniformly sampled items outside the user's seen items."""
-        n_items = self.catalogue.n_items
-        rng = np.random.default_rng([self.seed, 2])
-        take = rng.permutation(len(data.valid))[: self.seq_valid_users]
-        prompts, titles = [], []
-        for i in sorted(take.tolist()):
-            target = int(data.valid_targets[i])
-            banned = set(data.valid_seen[i]) | set(data.valid[i].history) | {target}
-            allowed = np.setdiff1d(np.arange(n_items), np.fromiter(banned, dtype=np.int64))
-            if len(allowed) < self.seq_valid_candidates - 1:
-                continue
-            negatives = rng.choice(allowed, self.seq_valid_candidates - 1, replace=False)
-            prompts.append(self._seq_prompt(data.valid[i].history))
-            titles.append([self._titles[target]] + [self._titles[j] for j in negatives])
-        return prompts, titles
 
     # -- predict ----------------------------------------------------------------------------------
 

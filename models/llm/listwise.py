@@ -17,7 +17,7 @@ from typing import Callable, Sequence
 import numpy as np
 from tqdm.auto import tqdm
 
-from benchmark.api import ModelError, candidate_matrix
+from benchmark.api import ModelError, SeqFitData, candidate_matrix
 from benchmark.llm import LLMBackend
 from benchmark.prompts import PromptError, PromptTemplate
 from benchmark.requests import RankRequest
@@ -87,3 +87,23 @@ def title_target(engine: LLMBackend, prompt: str, title: str) -> tuple[list[int]
     if not title_ids:
         raise ModelError(f"title {title!r} encodes to no tokens")
     return prompt_ids + title_ids, [-100] * len(prompt_ids) + title_ids
+
+
+def valid_candidates(data: SeqFitData, n_items: int, users: int, n_candidates: int,
+                     seed: int) -> list[tuple[tuple[int, ...], list[int]]]:
+    """Validation requests for early stopping on sampled candidates: up to `users` of
+    `data.valid` (a seeded draw, in their order), each as (history, candidates), the target
+    first and then n_candidates - 1 items drawn uniformly from those outside the user's seen
+    items; a user with too few such items is skipped."""
+    rng = np.random.default_rng([seed, 2])
+    take = rng.permutation(len(data.valid))[:users]
+    out = []
+    for i in sorted(take.tolist()):
+        target = int(data.valid_targets[i])
+        banned = set(data.valid_seen[i]) | set(data.valid[i].history) | {target}
+        allowed = np.setdiff1d(np.arange(n_items), np.fromiter(banned, dtype=np.int64))
+        if len(allowed) < n_candidates - 1:
+            continue
+        negatives = rng.choice(allowed, n_candidates - 1, replace=False)
+        out.append((tuple(data.valid[i].history), [target] + [int(j) for j in negatives]))
+    return out

@@ -34,6 +34,7 @@ from benchmark.llm.paths import resolve_model_path
 from models.layers import args
 
 LOG_FILE = "training.json"
+TokenRows = list[int] | dict[str, list[int]]  # peft trainable_token_indices: ids, or module name -> ids
 ADAPTER_FILES = ("adapter_config.json", "adapter_model.safetensors")
 
 
@@ -60,14 +61,17 @@ class LoRASettings:
                    args.dropout_rate(model, "lora_dropout", dropout), modules,
                    None if layers is None else args.positive_int(model, "lora_layers", layers))
 
-    def peft_config(self, n_layers: int):
+    def peft_config(self, n_layers: int, trainable_tokens: TokenRows | None = None):
+        """peft's LoraConfig; `trainable_tokens` (peft's trainable_token_indices: token ids of the
+        input embedding, or embedding module name -> ids) also trains those embedding rows."""
         from peft import LoraConfig
 
         if self.layers is not None and self.layers > n_layers:
             raise ValueError(f"lora_layers={self.layers} but the model has {n_layers} decoder layers")
         return LoraConfig(r=self.r, lora_alpha=self.alpha, lora_dropout=self.dropout,
                           target_modules=list(self.target_modules), task_type="CAUSAL_LM",
-                          layers_to_transform=None if self.layers is None else list(range(n_layers - self.layers, n_layers)))
+                          layers_to_transform=None if self.layers is None else list(range(n_layers - self.layers, n_layers)),
+                          trainable_token_indices=trainable_tokens)
 
 
 @dataclass(frozen=True)
@@ -159,16 +163,20 @@ def train_adapter(
     seed: int,
     metric: str,
     desc: str = "lora",
+    trainable_tokens: TokenRows | None = None,
 ) -> TrainLog:
     """Train a LoRA adapter on the HF engine `backend`'s model over `batches` (micro-batches of
     example indices, `settings.grad_accum` of them a step) and save it to `out_dir`.
     `batch_loss(indices)` is the mean loss of those examples; `evaluate()` runs without gradients
-    with dropout off and returns the validation metric. The engine's counters are reset after."""
+    with dropout off and returns the validation metric. The engine's counters are reset after.
+    `trainable_tokens` (see LoRASettings.peft_config) trains those embedding rows beside the
+    adapter, in float32 whatever the model's dtype, and saves them with it."""
     from peft import get_peft_model, get_peft_model_state_dict, set_peft_model_state_dict
 
     torch.manual_seed(seed)
     n_layers = int(backend.model.config.num_hidden_layers)
-    model = get_peft_model(backend.model, lora.peft_config(n_layers))  # injects into backend.model in place
+    model = get_peft_model(backend.model, lora.peft_config(n_layers, trainable_tokens))  # in place
+    _token_rows_in_float32(model)
     trainable = [p for p in model.parameters() if p.requires_grad]
     optimizer = torch.optim.AdamW(trainable, lr=settings.lr, weight_decay=settings.weight_decay)
     log = TrainLog(metric)
@@ -186,7 +194,8 @@ def train_adapter(
         log.evals.append((step, value))
         if value > best:
             best, log.best_step, stale = value, step, 0
-            best_state = {k: v.detach().clone() for k, v in get_peft_model_state_dict(model).items()}
+            best_state = {k: v.detach().clone()
+                          for k, v in get_peft_model_state_dict(model, save_embedding_layers=False).items()}
         else:
             stale += 1
         bar.set_postfix(loss=f"{log.losses[-1]:.4f}", **{metric: f"{value:.4f}", "best": f"{best:.4f}"})
@@ -224,6 +233,17 @@ def train_adapter(
         backend.reset_counts()
     log.seconds = time.perf_counter() - start
     return log
+
+
+def _token_rows_in_float32(model: Any) -> None:
+    """peft keeps trainable token rows in the embedding's dtype; bfloat16 rounds away small Adam
+    steps, so train them in float32 (the forward casts them to the embedding's dtype)."""
+    for module in model.modules():
+        deltas = getattr(module, "trainable_tokens_delta", None)
+        if isinstance(deltas, torch.nn.ParameterDict) and getattr(module, "tied_adapter", None) is None:
+            for name, p in deltas.items():
+                if p.dtype != torch.float32:
+                    deltas[name] = torch.nn.Parameter(p.detach().float(), requires_grad=p.requires_grad)
 
 
 def continuation_loss(model: Any, pad_id: int, seqs: list[list[int]], scored: list[int]) -> torch.Tensor:
