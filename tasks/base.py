@@ -13,6 +13,9 @@ from benchmark.protocol import TaskData
 from benchmark.requests import TopK
 
 
+TOKEN_ITEM_REPRS = ("id", "sid")  # item representations an LLM reads as tokens of its own
+
+
 class ResponseError(ValueError):
     """A model's responses have the wrong type, shape or values; `row` is the request at fault,
     where one is."""
@@ -37,6 +40,8 @@ class Task:
     main_metric: ClassVar[str]
     variant: str | None = None
     prompt_name: ClassVar[str | None] = None  # the task's template in tasks/prompts, for LLM models
+    # the template for LLMs that see items as tokens (item_repr in TOKEN_ITEM_REPRS), where it differs
+    token_prompt_name: ClassVar[str | None] = None
 
     @property
     def prompt(self) -> PromptTemplate | None:
@@ -46,6 +51,16 @@ class Task:
         from tasks.prompts import load
 
         return load(self.prompt_name)
+
+    def prompt_for(self, meta: Any) -> PromptTemplate | None:
+        """The template a prompted model with metadata `meta` gets: `token_prompt_name`'s for a
+        model whose items are tokens (unique or semantic IDs) when the task has one, else
+        `prompt`."""
+        if self.token_prompt_name is not None and meta.item_repr in TOKEN_ITEM_REPRS:
+            from tasks.prompts import load
+
+            return load(self.token_prompt_name)
+        return self.prompt
 
     @property
     def label(self) -> str:

@@ -30,6 +30,7 @@ class SeqRecTask(Task):
     request_kind = "rank"
     main_metric = "ndcg@10"
     prompt_name = "seqrec_next_item"
+    token_prompt_name = "seqrec_next_item_tokens"
 
     def __init__(self, candidates: str = "full"):
         if candidates not in CANDIDATE_MODES:

@@ -108,12 +108,12 @@ class PlannedRun:
     @property
     def template(self) -> dict[str, Any] | None:
         """The task's prompt template as the result records it, for prompted models; else None."""
-        prompt = self.task.prompt if uses_prompts(self.meta) else None
+        prompt = self.task.prompt_for(self.meta) if uses_prompts(self.meta) else None
         return prompt.to_dict() if prompt is not None else None
 
     def prompts(self) -> dict[str, dict[str, Any]]:
         """What the work order hands the model: task name → {name, version, text}."""
-        prompt = self.task.prompt if uses_prompts(self.meta) else None
+        prompt = self.task.prompt_for(self.meta) if uses_prompts(self.meta) else None
         return {self.task.name: prompt.to_order()} if prompt is not None else {}
 
     def identity(self) -> dict[str, Any]:
