@@ -408,3 +408,20 @@ def test_recboard_run_with_item_token_llms_in_the_plan(tmp_path, checkpoint):
         assert r["efficiency"]["extra"]["tokenizer"]["n_items"] == 200
     page = build_site(tmp_path / "results", tmp_path / "site").index.read_text()
     assert "LLM-SID" in page and "LLM-ID" in page and "utilisation" in page
+
+
+@pytest.mark.parametrize("key", ["llm-sid", "tiger"])
+def test_result_identity_covers_the_item_tokenizers_and_the_beam_search(key, monkeypatch):
+    import inspect
+    from pathlib import Path
+
+    from benchmark.runner import spec
+
+    captured = []
+    monkeypatch.setattr(spec, "_files_hash", lambda files: captured.append(files) or "x")
+    cls = get_model(key)
+    spec.code_hash(spec.ModelRef(key), inspect.getsourcefile(cls), cls.meta)
+    names = [Path(p).relative_to(root).as_posix() for root, p in captured[0]]
+    assert {"benchmark/itemtok/beam.py", "benchmark/itemtok/trie.py", "benchmark/itemtok/build.py"} <= set(names)
+    assert key == "tiger" or {"models/llm/item_tokens.py", "models/llm/item_token_model.py"} <= set(names)
+    assert len(names) == len(set(names))
