@@ -42,14 +42,15 @@ FAST = dict(dtype="float32", max_history=3, lora_r=8, lora_alpha=16, lr=1e-2, tr
 
 
 def successor_data(n_sequences: int = 60) -> SeqFitData:
-    """Item x is always followed by item x + 1 (mod N); the items before x are random, so the
-    last item alone tells the next."""
+    """Item x is followed by item x + 1 (mod N), except at random jumps (a quarter of the
+    steps), so only the last item tells the next one, not the first item or the position."""
     rng = np.random.default_rng(0)
 
     def seq(s: int) -> tuple[int, ...]:
-        x = s % N
-        others = rng.permutation([i for i in range(N) if i not in (x, (x + 1) % N)])
-        return (*others[: rng.integers(0, 4)].tolist(), x, (x + 1) % N)
+        items = [int(rng.integers(N))]
+        while len(items) < 2 + s % 4:
+            items.append(int(rng.integers(N)) if rng.random() < 0.25 and len(items) < 1 + s % 4 else (items[-1] + 1) % N)
+        return tuple(items)
 
     sequences = [seq(s) for s in range(n_sequences + 6)]
     return SeqFitData(sequences=sequences[:n_sequences],
@@ -192,13 +193,37 @@ def test_prompts_show_items_as_exactly_their_answer_tokens(checkpoint, catalogue
     model = build(checkpoint, catalogue, variant)
     prompt = model._seq_prompt((2, 5))
     texts = model.vocab.texts
-    assert prompt == f"A user's items, oldest first: {texts[2]} {texts[5]}\nNext item:"
-    assert model._seq_prompt(()) == "A user's items, oldest first: (none)\nNext item:"
+    assert prompt == f"A user's items, oldest first: {texts[2]} {texts[5]} "
+    assert model._seq_prompt(()) == "A user's items, oldest first: "
     for item in range(N):
         ids = model.backend.tokenize(texts[item])
         end = () if model.vocab.end_token is None else (model.vocab.end_token,)
         assert tuple(ids) + end == model.vocab.sequences[item]
     assert model.templates["seqrec"].name == "seqrec_next_item_tokens"
+
+
+@pytest.mark.parametrize("variant", VARIANTS)
+def test_one_pass_trains_every_next_item_of_a_sequence_as_ranking_scores_it(checkpoint, catalogue, variant):
+    """A training sequence is one example that scores each item after the first given the
+    prompt of the items before it: its loss is minus the mean, over the scored tokens, of the
+    log-likelihoods that ranking gives those items after those prompts."""
+    from models.llm.lora import token_loss
+
+    model = build(checkpoint, catalogue, variant)
+    items = (3, 0, 7, 7 if variant == "llm-sid" else 9)
+    ids, labels = model._seq_example(items)
+    answers = [model.vocab.sequences[i] for i in items[1:]]
+    assert [t for t in labels if t != -100] == [t for a in answers for t in a]
+    assert ids[: len(model.backend.encode_prompt(model._seq_prompt(items[:1])))] == \
+        model.backend.encode_prompt(model._seq_prompt(items[:1]))
+    scores = [model.backend.sequence_logprobs(model._seq_prompt(items[:k]), [answers[k - 1]], "sum")[0]
+              for k in range(1, len(items))]
+    with torch.no_grad():
+        loss = token_loss(model.backend.model, model.backend.tokenizer.pad_token_id, [ids, ids[:5] + ids[5:]],
+                          [labels, labels]).item()
+    assert loss == pytest.approx(-sum(scores) / sum(map(len, answers)), abs=1e-4)
+    units = model._seq_units(SeqFitData([tuple(range(8)), (1,), (4, 2)], [], np.zeros(0), [], N))
+    assert units == [(4, 5, 6, 7), (4, 2)]  # the last max_history + 1 items; one-item sequences dropped
 
 
 def test_the_runner_hands_item_token_models_their_template():
@@ -306,10 +331,11 @@ def test_the_saved_adapter_holds_the_trained_rows(fitted):
     assert {k.split(".token_adapter")[0].rsplit(".", 1)[-1] for k in rows} == {"embed_tokens", "lm_head"}
     assert all(v.shape == (N, 32) and v.dtype == torch.float32 for v in rows.values())
     assert any("lora_A" in k for k in keys) and not any(k.endswith("embed_tokens.weight") for k in keys)
-    served = model.backend.model.get_input_embeddings()
     ids = list(model.vocab.new_token_ids)
-    stored = next(v for k, v in rows.items() if "embed_tokens" in k)
-    torch.testing.assert_close(served.token_adapter.trainable_tokens_delta["default"], stored)
+    for name, weight in (("embed_tokens", model.backend.model.get_input_embeddings().weight),
+                         ("lm_head", model.backend.model.get_output_embeddings().weight)):
+        stored = next(v for k, v in rows.items() if name in k)
+        torch.testing.assert_close(weight[ids], stored)  # served from the matrix itself (merged)
     assert model.train_log.steps > 0 and ids == list(range(ids[0], ids[0] + N))
 
 

@@ -50,7 +50,7 @@ from models.layers.citations import RECBENCH
 from models.layers.ranking import ndcg_at_k
 from models.llm import listwise
 from models.llm.lora import (Digest, LoRASettings, TrainLog, TrainSettings, adapter_key, base_model_identity,
-                             cached_adapter, continuation_loss, schedule, store_adapter, train_adapter)
+                             cached_adapter, schedule, store_adapter, token_loss, train_adapter)
 from models.llm.zeroshot_text import MAX_TITLE_CHARS, LLMZeroShotText, _details, pick_answers
 
 CTR, SEQ = "ctr", listwise.TASK
@@ -275,11 +275,15 @@ class LLMLoRAText(LLMZeroShotText):
         """What the model answers for `item` (its title), as the adapter's data hash records it."""
         return self._titles[item]
 
-    def _seq_example(self, prompt: str, item: int) -> tuple[list[int], int]:
-        """A next-item training example: the token ids of the prompt followed by `item`'s answer,
-        and how many of the last ids are the answer (the tokens the loss counts)."""
-        ids, labels = listwise.title_target(self.backend, prompt, self._titles[item])
-        return ids, sum(1 for t in labels if t != -100)
+    def _seq_units(self, data: SeqFitData) -> list[tuple[int, ...]]:
+        """The item sequences that make one training example each: every training sequence of
+        two or more items, its last item the target."""
+        return [tuple(s) for s in data.sequences if len(s) >= 2]
+
+    def _seq_example(self, items: tuple[int, ...]) -> tuple[list[int], list[int]]:
+        """A unit's token ids and labels (-100 where not scored): the prompt for its history,
+        then its last item's title, the title's tokens scored."""
+        return listwise.title_target(self.backend, self._seq_prompt(items[:-1]), self._titles[items[-1]])
 
     def _score_candidates(self, prompts: list[str], candidates: list[list[int]], desc: str) -> np.ndarray:
         """(len(prompts), n_candidates): each candidate's answer log-likelihood after its prompt."""
@@ -287,25 +291,23 @@ class LLMLoRAText(LLMZeroShotText):
                                              normalize=self.normalize, desc=desc)
 
     def _seq_job(self, data: SeqFitData):
-        """One example per training sequence (its last item the target), the answer's loss, and
-        validation NDCG@10 over sampled candidates (listwise.valid_candidates)."""
-        examples = [(s[:-1], s[-1]) for s in data.sequences if len(s) >= 2]
-        if not examples:
+        """One example per training unit (`_seq_units`, `_seq_example`), the loss of its scored
+        tokens, and validation NDCG@10 over sampled candidates (listwise.valid_candidates)."""
+        units = self._seq_units(data)
+        if not units:
             raise ModelError(f"{self.meta.name}: no next-item training sequence has two or more items")
-        steps = self.train_settings.steps_for(len(examples))
-        batches = schedule([[i] for i in range(len(examples))], steps, self.train_settings, self.seed)
-        used = sorted({i for b in batches for i in b})
-        prompts = {i: self._seq_prompt(examples[i][0]) for i in used}
-        pairs = {i: self._seq_example(prompts[i], examples[i][1]) for i in used}
+        steps = self.train_settings.steps_for(len(units))
+        batches = schedule([[i] for i in range(len(units))], steps, self.train_settings, self.seed)
+        examples = {i: self._seq_example(units[i]) for i in sorted({i for b in batches for i in b})}
         valid = listwise.valid_candidates(data, self.catalogue.n_items, self.seq_valid_users,
                                           self.seq_valid_candidates, self.seed)
         valid_prompts = [self._seq_prompt(history) for history, _ in valid]
-        digest = Digest().add(SEQ, [[prompts[i], self._answer(examples[i][1])] for b in batches for i in b],
-                              valid_prompts, [[self._answer(i) for i in items] for _, items in valid])
+        digest = Digest().add(SEQ, [examples[i] for b in batches for i in b], valid_prompts,
+                              [[self._answer(i) for i in items] for _, items in valid])
         pad = int(self.backend.tokenizer.pad_token_id)
 
         def batch_loss(idx: list[int]) -> torch.Tensor:
-            return continuation_loss(self.backend.model, pad, [pairs[i][0] for i in idx], [pairs[i][1] for i in idx]).cpu()
+            return token_loss(self.backend.model, pad, [examples[i][0] for i in idx], [examples[i][1] for i in idx]).cpu()
 
         def valid_ndcg() -> float:
             scores = self._score_candidates(valid_prompts, [items for _, items in valid], "valid")

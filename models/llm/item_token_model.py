@@ -35,13 +35,13 @@ from typing import Any, ClassVar, Sequence
 
 import numpy as np
 
-from benchmark.api import ModelError, ModelMeta, candidate_matrix
+from benchmark.api import ModelError, ModelMeta, SeqFitData, candidate_matrix
 from benchmark.data.dataset import Catalogue
 from benchmark.itemtok import TokenizerConfig, item_codes
 from benchmark.llm import DEFAULT_MODEL
 from benchmark.requests import RankRequest, TopK
 from models.layers import args
-from models.llm import item_tokens
+from models.llm import item_tokens, listwise
 from models.llm.finetuned_text import SEQ, LLMLoRAText
 
 VLLM_UNSUPPORTED = (
@@ -137,9 +137,18 @@ class LLMItemTokens(LLMLoRAText):
         prompts show items by their token strings, with no details."""
         super().setup(catalogue, seed)
         codes = item_codes(catalogue, self.item_tokenizer)
-        self.vocab = item_tokens.add_item_tokens(self.backend, codes, self._titles)
+        self.vocab = item_tokens.add_item_tokens(self.backend, codes, self._titles, number_end=self._number_end())
         self._titles = list(self.vocab.texts)
         self._details = [""] * catalogue.n_items
+
+    def _number_end(self) -> int | None:
+        """The token that closes a plain number's digits: in next-item prompts, the one the
+        template puts after a history item, so that an answer reads the same inside a longer
+        history; without a next-item template, None (the end-of-sequence token)."""
+        if SEQ not in self.templates:
+            return None
+        prompt = listwise.next_item_prompt(self.templates[SEQ], self.backend.apply_chat, ["0"], [0], 1)
+        return self.backend.encode_prompt(prompt)[-1]
 
     def _adapter_extra(self, task: str) -> dict[str, Any]:
         vocab = self.vocab
@@ -147,6 +156,11 @@ class LLMItemTokens(LLMLoRAText):
             "loss": self.loss if task != SEQ else "item-tokens",
             "item_tokens": {"config": vocab.codes.config, "codes_sha256": vocab.digest, "init": item_tokens.INIT,
                             "new_token_ids": list(vocab.new_token_ids), "end_token": vocab.end_token}}
+
+    def _serve(self, path: Any) -> None:
+        """The adapter on the HF engine, its trained rows written into the embeddings."""
+        super()._serve(path)
+        item_tokens.merge_token_rows(self.backend.model)
 
     def _trainable_tokens(self) -> Any:
         if not self.vocab.new_token_ids:
@@ -158,9 +172,29 @@ class LLMItemTokens(LLMLoRAText):
     def _answer(self, item: int) -> Any:
         return list(self.vocab.sequences[item])
 
-    def _seq_example(self, prompt: str, item: int) -> tuple[list[int], int]:
-        answer = self.vocab.sequences[item]
-        return self.backend.encode_prompt(prompt) + list(answer), len(answer)
+    def _seq_units(self, data: SeqFitData) -> list[tuple[int, ...]]:
+        """Each training sequence's last max_history + 1 items (at least two): one example that
+        scores every item after its first, each given the prompt of the items before it."""
+        keep = max(self.max_history, 1) + 1
+        return [tuple(s[-keep:]) for s in data.sequences if len(s) >= 2]
+
+    def _seq_example(self, items: tuple[int, ...]) -> tuple[list[int], list[int]]:
+        """The prompt for the unit's history followed by its last item's tokens; labelled: the
+        tokens of every item after the first, each of which must follow exactly the prompt of
+        its own history (the item-token template continues the history list, so one pass
+        trains every next-item target of the sequence)."""
+        encode, answers = self.backend.encode_prompt, self.vocab.sequences
+        ids = encode(self._seq_prompt(items[:-1])) + list(answers[items[-1]])
+        labels = [-100] * len(ids)
+        for k in range(1, len(items)):
+            prompt = encode(self._seq_prompt(items[:k])) if k < len(items) - 1 else ids[: len(ids) - len(answers[items[k]])]
+            answer = list(answers[items[k]])
+            if ids[: len(prompt)] != prompt or ids[len(prompt) : len(prompt) + len(answer)] != answer:
+                raise ModelError(f"{self.meta.name}: the next-item template {self.templates[SEQ].name!r} does not continue "
+                                 "a history with its next item (the prompt for items[:k] followed by item k must start "
+                                 f"the prompt for a longer history), at item {k} of {list(items)}")
+            labels[len(prompt) : len(prompt) + len(answer)] = answer
+        return ids, labels
 
     def _score_candidates(self, prompts: list[str], candidates: list[list[int]], desc: str) -> np.ndarray:
         """(len(prompts), n_candidates): each candidate's summed token log-likelihood after its

@@ -13,8 +13,9 @@ and the HF engine whose model will learn them, and returns an `ItemVocabulary`:
   its own matrix, so an untied LM head starts from the same titles. Item i's answer is its
   tokens' ids;
 - plain numbers: no new token; item i is its decimal digits as the LLM's own tokenizer splits
-  them, and its answer ends with the end-of-sequence token, so that "12" is not a prefix of
-  "123" (the prefix trie needs prefix-free sequences).
+  them, and its answer ends with an end token (the token a prompt puts after an item, or the
+  end-of-sequence token), so that "12" is not a prefix of "123" (the prefix trie needs
+  prefix-free sequences).
 
 The prompt shows item i as `texts[i]`; the engine scores and generates `sequences[i]`, and the
 trie of every item's sequence constrains generation to real items. Setting the rows is a
@@ -71,22 +72,25 @@ class ItemVocabulary:
                 "trie_nodes": self.trie.n_nodes, "codes_sha256": self.digest}
 
 
-def add_item_tokens(backend: Any, codes: ItemCodes, titles: Sequence[str]) -> ItemVocabulary:
+def add_item_tokens(backend: Any, codes: ItemCodes, titles: Sequence[str],
+                    number_end: int | None = None) -> ItemVocabulary:
     """Extend the HF engine `backend` (its tokenizer and model, in place) with `codes`' item
-    tokens, their rows initialised from `titles` (see the module docstring)."""
+    tokens, their rows initialised from `titles` (see the module docstring). Plain numbers add
+    no token; each item's answer is its digits closed by `number_end` (default: the
+    end-of-sequence token)."""
     if len(titles) != codes.n_items:
         raise ModelError(f"item tokens: {len(titles)} titles for {codes.n_items} items")
     tokenizer = backend.tokenizer
     texts = tuple(codes.item_text(i) for i in range(codes.n_items))
     new = codes.new_tokens()
-    if not new:  # plain numbers: the LLM's own digits, closed by the end-of-sequence token
-        end = tokenizer.eos_token_id
+    if not new:  # plain numbers: the LLM's own digits, closed by the end token
+        end = tokenizer.eos_token_id if number_end is None else number_end
         if end is None:
             raise ModelError(f"item tokens {codes.kind!r}: the tokenizer has no end-of-sequence token to close "
                              "each item's number with")
         sequences = tuple(tuple(backend.tokenize(text)) + (int(end),) for text in texts)
         if any(end in seq[:-1] for seq in sequences):
-            raise ModelError(f"item tokens {codes.kind!r}: an item's digits encode to the end-of-sequence token")
+            raise ModelError(f"item tokens {codes.kind!r}: an item's digits encode to its end token {end}")
         return ItemVocabulary(codes, texts, sequences, (), int(end), PrefixTrie.from_lists(sequences))
     taken = sorted(set(new) & set(tokenizer.get_vocab()))
     if taken:
@@ -150,3 +154,16 @@ def trainable_rows(model: Any, ids: Sequence[int]) -> list[int] | dict[str, list
         return ids
     names = {id(m): n.rsplit(".", 1)[-1] for n, m in model.named_modules()}
     return {names[id(model.get_input_embeddings())]: ids, names[id(output)]: ids}
+
+
+def merge_token_rows(model: Any) -> int:
+    """Write the trained rows of a served peft adapter (its TrainableTokensLayers) into the
+    embedding matrices, so that a forward pass reads them from there instead of copying the
+    whole matrix with the rows replaced, as peft does on every call otherwise. Exact: the rows
+    replace the base rows, they are not added to them. Returns the layers merged."""
+    from peft.tuners.trainable_tokens import TrainableTokensLayer
+
+    layers = [m for m in model.modules() if isinstance(m, TrainableTokensLayer) and not m.merged]
+    for layer in layers:
+        layer.merge()
+    return len(layers)

@@ -248,25 +248,36 @@ def _token_rows_in_float32(model: Any) -> None:
 
 def continuation_loss(model: Any, pad_id: int, seqs: list[list[int]], scored: list[int]) -> torch.Tensor:
     """Mean over the sequences of the mean cross-entropy of each one's last `scored` tokens given
-    everything before them. Rows are left-padded (position ids count real tokens only), so every
-    row ends at the last position and the logits are computed for the scored positions alone."""
+    everything before them (`token_loss` with those tokens labelled)."""
+    return token_loss(model, pad_id, seqs, [[-100] * (len(s) - n) + list(s[len(s) - n :]) for s, n in zip(seqs, scored)])
+
+
+def token_loss(model: Any, pad_id: int, seqs: list[list[int]], labels: list[list[int]]) -> torch.Tensor:
+    """Mean over the sequences of the mean cross-entropy of each one's labelled tokens
+    (`labels[r][j]` is the token expected at position j of seqs[r], -100 where none is scored),
+    each given everything before it. Rows are left-padded (position ids count real tokens only),
+    so every row ends at the last position and the logits are computed from the earliest
+    scored position on."""
     device = next(model.parameters()).device
     width = max(map(len, seqs))
     input_ids = torch.full((len(seqs), width), pad_id, dtype=torch.long)
+    target = torch.full((len(seqs), width), -100, dtype=torch.long)
     mask = torch.zeros((len(seqs), width), dtype=torch.long)
-    for r, seq in enumerate(seqs):
+    for r, (seq, lab) in enumerate(zip(seqs, labels)):
+        if len(lab) != len(seq) or lab[0] != -100 or all(t == -100 for t in lab):
+            raise ValueError(f"token_loss: row {r} needs one label per token, the first unscored and at least one scored")
         input_ids[r, width - len(seq) :] = torch.tensor(seq)
+        target[r, width - len(seq) :] = torch.tensor(lab)
         mask[r, width - len(seq) :] = 1
     positions = (mask.cumsum(dim=1) - 1).clamp(min=0)
-    keep = max(scored) + 1
+    first = int((target != -100).int().argmax(dim=1).min())  # the earliest scored position of any row
+    keep = width - first + 1  # logits from position first - 1, which predicts token `first`
     logits = model(input_ids=input_ids.to(device), attention_mask=mask.to(device), position_ids=positions.to(device),
-                   logits_to_keep=keep).logits.float()  # position j predicts token width - keep + j + 1
-    losses = []
-    for r, n in enumerate(scored):
-        pred = logits[r, keep - 1 - n : keep - 1]
-        target = input_ids[r, width - n :].to(device)
-        losses.append(torch.nn.functional.cross_entropy(pred, target))
-    return torch.stack(losses).mean()
+                   logits_to_keep=keep).logits.float()  # logits[:, j] predicts token width - keep + j + 1
+    losses = torch.nn.functional.cross_entropy(logits[:, :-1].transpose(1, 2), target[:, width - keep + 1 :].to(device),
+                                               reduction="none")
+    scored = (target[:, width - keep + 1 :] != -100).to(device)
+    return (losses.sum(dim=1) / scored.sum(dim=1)).mean()
 
 
 class Digest:
