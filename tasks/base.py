@@ -13,6 +13,9 @@ from benchmark.protocol import TaskData
 from benchmark.requests import TopK
 
 
+TOKEN_ITEM_REPRS = ("id", "sid")  # item representations an LLM reads as tokens of its own
+
+
 class ResponseError(ValueError):
     """A model's responses have the wrong type, shape or values; `row` is the request at fault,
     where one is."""
@@ -49,14 +52,16 @@ class Task:
 
     def prompt_for(self, item_repr: str) -> PromptTemplate | None:
         """The template a prompted model with this item representation answers in: the variant
-        `<prompt_name>__<item_repr>.j2` (dashes as underscores) where the task ships one (the
-        user-embedding models' `uqa_answer__user_emb`, which marks where the soft tokens go), else
-        the task's own `prompt`."""
+        `<prompt_name>__<variant>.j2` where the task ships one, else the task's own `prompt`. The
+        variant is `item_tokens` for LLMs that read items as tokens of their own (item_repr in
+        TOKEN_ITEM_REPRS: `seqrec_next_item__item_tokens`), else the item_repr with dashes as
+        underscores (`uqa_answer__user_emb`, which marks where the soft tokens go)."""
         if self.prompt_name is None:
             return None
         from tasks.prompts import load, names
 
-        variant = f"{self.prompt_name}__{item_repr.replace('-', '_')}"
+        key = "item_tokens" if item_repr in TOKEN_ITEM_REPRS else item_repr.replace("-", "_")
+        variant = f"{self.prompt_name}__{key}"
         return load(variant) if variant in names() else self.prompt
 
     @property

@@ -16,7 +16,7 @@ from benchmark.data.dataset import Catalogue
 from benchmark.llm.testing import make_tiny_checkpoint
 from benchmark.registry import get_model
 from benchmark.requests import QARequest
-from models.layers.soft_prompt import MeanAdapter, QFormerAdapter, build_adapter, splice
+from models.layers.soft_prompt import MeanAdapter, QFormerAdapter, build_adapter
 from models.llm.emb_prompt import EmbPromptLLM, EmbSASRecMean, EmbSASRecQFormer, PLACEHOLDER
 from tasks import UQATask
 from tasks.prompts import load

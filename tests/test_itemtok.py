@@ -417,3 +417,20 @@ def test_logits_processor_constrains_hf_generate():
         assert row[: row.index(0)] in seqs if 0 in row else row in seqs
     with pytest.raises(ValueError, match="eos_token_id 3 is also a trie token"):
         TrieLogitsProcessor(trie, 3, eos_token_id=3)
+
+
+def test_prefixes_whose_items_are_all_excluded_are_never_entered():
+    """A narrow beam does not waste its slots on paths that can only end in excluded items: with
+    every item under the best first token excluded, a beam of 1 still finds an item."""
+    seqs = [[0, 0], [0, 1], [1, 0], [1, 1], [2, 0]]
+    trie = PrefixTrie.from_lists(seqs)
+    assert trie.subtree_items[0] == 5 and trie.subtree_items[trie.advance(torch.tensor([0]), torch.tensor([0]))].item() == 2
+    assert trie.emptied_nodes([0]).tolist() == [trie.item_node[0]]
+    first = trie.advance(torch.tensor([0]), torch.tensor([0])).item()
+    assert trie.emptied_nodes([0, 1, 9, -1]).tolist() == sorted([first, trie.item_node[0], trie.item_node[1]])
+
+    def prefers_zeros(prefixes, state):
+        return torch.log_softmax(torch.tensor([[3.0, 0.0, -1.0]]).expand(len(prefixes), 3), dim=-1)
+
+    result = constrained_beam_search(prefers_zeros, trie, 2, beam_width=1, k=1, exclude=[[0, 1], [0]])
+    assert result.items.tolist() == [[2], [1]]

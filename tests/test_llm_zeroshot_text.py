@@ -15,7 +15,6 @@ from transformers import AutoModelForCausalLM, AutoTokenizer
 from benchmark.api import ModelError
 from benchmark.data.dataset import Catalogue
 from benchmark.llm.testing import make_tiny_adapter, make_tiny_checkpoint
-from benchmark.prompts import PromptTemplate
 from benchmark.requests import ScoreRequest
 from models.llm.zeroshot_text import LLMZeroShotText
 from tasks import CTRTask

@@ -15,7 +15,7 @@ import pytest
 import tasks.prompts
 from benchmark.api import Model, ModelError, ModelMeta
 from benchmark.prompts import PromptError, PromptTemplate
-from benchmark.registry import register_model, unregister_model
+from benchmark.registry import get_model, register_model, unregister_model
 from benchmark.results import read_result
 from benchmark.runner.config import parse_config
 from benchmark.runner.run import make_pending, run_plan
@@ -25,15 +25,19 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 def test_each_task_owns_a_versioned_template_file():
-    assert tasks.prompts.names() == ["ctr_yes_no", "seqrec_next_item", "uqa_answer", "uqa_answer__user_emb"]
+    assert tasks.prompts.names() == ["ctr_yes_no", "seqrec_next_item", "seqrec_next_item__item_tokens", "uqa_answer",
+                                     "uqa_answer__user_emb"]
     assert UQATask().prompt_for("user-emb").name == "uqa_answer__user_emb"  # the variant for embedding prompts
-    for task, name in ((CTRTask(), "ctr_yes_no"), (SeqRecTask("full"), "seqrec_next_item"),
-                       (SeqRecTask("sampled-100"), "seqrec_next_item"), (UQATask(), "uqa_answer")):
-        t = task.prompt
+    for task, name, chat, prefix in (
+            (CTRTask(), "ctr_yes_no", "tokenizer", ""), (SeqRecTask("full"), "seqrec_next_item", "tokenizer", ""),
+            (SeqRecTask("sampled-100"), "seqrec_next_item", "tokenizer", ""), (UQATask(), "uqa_answer", "tokenizer", ""),
+            (SeqRecTask("full").prompt_for(get_model("llm-sid").meta.item_repr), "seqrec_next_item__item_tokens",
+             "none", " ")):
+        t = task if isinstance(task, PromptTemplate) else task.prompt
         raw = (ROOT / "tasks" / "prompts" / f"{name}.j2").read_bytes()
         assert (t.name, t.version, t.text.encode()) == (name, "1", raw)
         assert t.to_dict() == {"name": name, "version": "1", "sha256": hashlib.sha256(raw).hexdigest(),
-                               "chat": "tokenizer", "answer_prefix": ""}
+                               "chat": chat, "answer_prefix": prefix}
         assert t.to_order() == {"name": name, "version": "1", "text": raw.decode()}
         assert PromptTemplate.from_dict(t.to_order()) == t
 

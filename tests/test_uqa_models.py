@@ -19,7 +19,7 @@ from benchmark.llm.testing import make_tiny_checkpoint
 from benchmark.registry import get_model
 from benchmark.requests import QARequest
 from models.llm import lora
-from models.llm.qa_lora import QATextLoRA, Text20LoRA, Text50LoRA
+from models.llm.qa_lora import Text20LoRA, Text50LoRA
 from models.llm.qa_text import NoHistory, QATextLLM, Text20, Text50
 from tasks import UQATask
 

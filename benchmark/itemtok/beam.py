@@ -13,10 +13,11 @@ the route through transformers' own `generate`.
 
 Each step keeps, per request, the `beam_width` best extensions of its live beams (scores summed in
 float64); in constrained mode only the trie's children are extensions, and an extension that
-reaches a leaf leaves the beam as a finished item (an `exclude`d item for its request is never
-an extension). A request stops once it has `k` finished items and none of its live beams can
-still beat the k-th (log-probabilities are <= 0); the search stops when no request has live
-beams. With beam_width at least the number of items this is exhaustive, hence exact: the top-k
+reaches a leaf leaves the beam as a finished item. An `exclude`d item for its request is never
+an extension, nor is a prefix all of whose items the request excludes, so no beam is spent on a
+path that can only end in an excluded item. A request stops once it has `k` finished items and
+none of its live beams can still beat the k-th (log-probabilities are <= 0); the search stops
+when no request has live beams. With beam_width at least the number of items this is exhaustive, hence exact: the top-k
 is the brute-force ranking of every item by its sequence log-likelihood.
 """
 
@@ -85,18 +86,16 @@ def _check_positive(name: str, value: Any) -> None:
         raise ValueError(f"beam search: {name} must be a positive integer, got {value!r}")
 
 
-def _exclusion_keys(exclude: Sequence[Sequence[int]] | None, n_requests: int, n_items: int,
+def _exclusion_keys(exclude: Sequence[Sequence[int]] | None, n_requests: int, trie: PrefixTrie,
                     device: torch.device) -> torch.Tensor | None:
-    """Sorted request * n_items + item keys of the excluded pairs."""
+    """Sorted request * n_nodes + node keys of the nodes a request must not enter: those all of
+    whose items it excludes (PrefixTrie.emptied_nodes), its excluded leaves included."""
     if exclude is None:
         return None
     if len(exclude) != n_requests:
         raise ValueError(f"beam search: exclude has {len(exclude)} lists for {n_requests} requests")
-    keys = []
-    for r, items in enumerate(exclude):
-        items = np.asarray(list(items), dtype=np.int64)
-        keys.append(r * n_items + items[(items >= 0) & (items < n_items)])  # others are no trie item anyway
-    flat = np.unique(np.concatenate(keys)) if keys else np.zeros(0, dtype=np.int64)
+    keys = [r * trie.n_nodes + trie.emptied_nodes(items) for r, items in enumerate(exclude)]
+    flat = np.concatenate(keys) if keys else np.zeros(0, dtype=np.int64)  # sorted: r ascending, nodes sorted
     return torch.as_tensor(flat, device=device)
 
 
@@ -109,8 +108,7 @@ def _search(step_fn: StepFn, n: int, width: int, k: int, max_steps: int, trie: P
     if k > width:
         raise ValueError(f"beam search: k ({k}) must not exceed beam_width ({width}); a beam holds at most "
                          "beam_width finished sequences")
-    n_items = int(trie.node_item.max()) + 1 if trie is not None else 0
-    excluded = _exclusion_keys(exclude, n, n_items, device)
+    excluded = _exclusion_keys(exclude, n, trie, device) if trie is not None else None
     neg = float("-inf")
     # live beams, padded to `width` slots per request: -inf score marks an empty slot
     scores = torch.full((n, width), neg, dtype=torch.float64, device=device)
@@ -140,10 +138,9 @@ def _search(step_fn: StepFn, n: int, width: int, k: int, max_steps: int, trie: P
         else:
             row, token, child = trie.children(states.reshape(-1)[rows])
             if excluded is not None and excluded.numel():
-                item = trie.item_at(child)
-                key = state.requests[row] * n_items + item
+                key = state.requests[row] * trie.n_nodes + child
                 pos = torch.searchsorted(excluded, key).clamp_(max=excluded.numel() - 1)
-                keep = ~((item >= 0) & (excluded[pos] == key))
+                keep = excluded[pos] != key
                 row, token, child = row[keep], token[keep], child[keep]
             if token.numel() and int(token.max()) >= vocab:
                 raise ValueError(f"beam search: the trie holds token ids up to {int(token.max())}, beyond the "

@@ -153,6 +153,63 @@ class PrefixTrie:
             at[here] = parent[at[here]]
         return out, self.node_item[leaves]
 
+    def _derived(self, name: str, make) -> np.ndarray:
+        """An array computed from the trie once (the trie is immutable)."""
+        cache = self.__dict__.setdefault("_derived_arrays", {})
+        if name not in cache:
+            cache[name] = make()
+        return cache[name]
+
+    @property
+    def node_parent(self) -> np.ndarray:
+        """(n_nodes,) int64: each node's parent, -1 for the root."""
+        def make() -> np.ndarray:
+            parent = np.full(self.n_nodes, DEAD, dtype=np.int64)
+            parent[self.child_node] = np.repeat(np.arange(self.n_nodes), np.diff(self.offsets))
+            return parent
+
+        return self._derived("parent", make)
+
+    @property
+    def subtree_items(self) -> np.ndarray:
+        """(n_nodes,) int64: how many items (leaves) lie at or below each node."""
+        def make() -> np.ndarray:
+            counts = (self.node_item >= 0).astype(np.int64)
+            parent = self.node_parent
+            for depth in range(self.max_depth, 0, -1):  # children before their parents
+                nodes = np.flatnonzero(self.node_depth == depth)
+                np.add.at(counts, parent[nodes], counts[nodes])
+            return counts
+
+        return self._derived("subtree_items", make)
+
+    @property
+    def item_node(self) -> np.ndarray:
+        """(max item + 1,) int64: the leaf of each item, -1 for ids that name none."""
+        def make() -> np.ndarray:
+            leaves = np.flatnonzero(self.node_item >= 0)
+            out = np.full(int(self.node_item.max()) + 1, DEAD, dtype=np.int64)
+            out[self.node_item[leaves]] = leaves
+            return out
+
+        return self._derived("item_node", make)
+
+    def emptied_nodes(self, items: Sequence[int]) -> np.ndarray:
+        """The nodes (sorted) every item below which is in `items`: the prefixes a search that
+        must not return those items need not extend. Ids the trie does not hold are ignored."""
+        items = np.asarray(list(items), dtype=np.int64)
+        items = np.unique(items[(items >= 0) & (items < len(self.item_node))])
+        nodes = self.item_node[items]
+        nodes = nodes[nodes >= 0]
+        if nodes.size == 0:
+            return nodes
+        parent, chain = self.node_parent, [nodes]
+        while (chain[-1] > 0).any():  # every ancestor below the root, one entry per excluded leaf
+            up = parent[chain[-1]]
+            chain.append(up[up > 0])
+        touched, hits = np.unique(np.concatenate(chain), return_counts=True)
+        return touched[hits == self.subtree_items[touched]]
+
     # --- decoding (torch) -------------------------------------------------------------------
 
     def tensors(self, device: torch.device | str = "cpu") -> "_TrieTensors":

@@ -112,6 +112,19 @@ class LLMBackend(ABC):
         the caller's: pass " Title" for a title that follows a space. Empty continuations (no
         tokens) are refused with BackendError."""
 
+    def sequence_logprobs(self, prompt: str, sequences: Sequence[Sequence[int]], normalize: str = "sum") -> np.ndarray:
+        """Shape (len(sequences),): `continuation_logprobs` of token-id sequences given as ids
+        (item tokens an LLM's vocabulary was extended with), each right after
+        encode_prompt(prompt)."""
+        raise BackendError(f"the {self.name!r} engine cannot score token-id sequences")
+
+    def trie_beam_search(self, prompts: list[str], trie: Any, beam_width: int, k: int,
+                         exclude: Sequence[Sequence[int]] | None = None) -> Any:
+        """Exact constrained beam search after each prompt over the items of a
+        benchmark.itemtok.PrefixTrie of token ids: a BeamResult, per prompt its best k items
+        (none of `exclude[i]`) with their summed log-probabilities."""
+        raise BackendError(f"the {self.name!r} engine has no exact trie-constrained beam search")
+
     def continuation_logprobs_many(
         self, prompts: list[str], continuations: list[list[str]], normalize: str = "mean"
     ) -> list[np.ndarray]:

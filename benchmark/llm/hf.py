@@ -15,7 +15,7 @@ same prefix keys and values it would compute itself.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Iterator, Sequence
+from typing import TYPE_CHECKING, Iterator, Sequence
 
 import numpy as np
 import torch
@@ -24,6 +24,9 @@ from transformers.cache_utils import DynamicLayer
 
 from benchmark.llm.base import BackendError, LLMBackend, TokenTrie, log_softmax_rows
 from benchmark.llm.paths import DEFAULT_MODEL, adapter_rank, resolve_model_path, safetensors_checkpoint
+
+if TYPE_CHECKING:
+    from benchmark.itemtok import BeamResult, PrefixTrie
 
 DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
 
@@ -211,15 +214,29 @@ class HFBackend(LLMBackend):
     def continuation_logprobs(
         self, prompt: str, continuations: list[str], normalize: str = "mean", *, naive: bool = False
     ) -> np.ndarray:
-        """See LLMBackend. The prompt runs once without its last token; every candidate then runs
-        as that last token followed by its own tokens, right-padded in batches of `batch_size`
-        on copies of the prompt's KV cache, so the logits at the row's position k predict the
-        continuation's token k (the first from the prompt's last position). `naive=True` runs
-        prompt + continuation whole for each candidate alone instead: the reference, slow.
+        """See LLMBackend: `sequence_logprobs` of each continuation's tokens. `naive=True` runs
+        prompt + continuation whole for each candidate alone instead: the reference, slow."""
+        return self.sequence_logprobs(prompt, self.continuation_token_ids(continuations, normalize), normalize,
+                                      naive=naive)
 
-        Counts: one prompt per candidate, prompt_tokens the prompt's plus the candidate's tokens
+    @torch.inference_mode()
+    def sequence_logprobs(
+        self, prompt: str, sequences: Sequence[Sequence[int]], normalize: str = "sum", *, naive: bool = False
+    ) -> np.ndarray:
+        """Shape (len(sequences),): each token-id sequence's log-likelihood right after
+        encode_prompt(prompt), teacher-forced on its own tokens (summed; divided by its length
+        when `normalize` is "mean"). The prompt runs once without its last token; every
+        sequence then runs as that last token followed by its own tokens, right-padded in
+        batches of `batch_size` on copies of the prompt's KV cache, so the logits at the row's
+        position k predict the sequence's token k (the first from the prompt's last position).
+
+        Counts: one prompt per sequence, prompt_tokens the prompt's plus the sequence's tokens
         (what scoring each pair on its own would run); computed_tokens what actually ran."""
-        conts = self.continuation_token_ids(continuations, normalize)
+        if normalize not in ("sum", "mean"):
+            raise BackendError(f"normalize must be 'sum' or 'mean', got {normalize!r}")
+        conts = [list(map(int, s)) for s in sequences]
+        if not conts or not all(conts):
+            raise BackendError("sequence_logprobs needs at least one sequence, and no empty one")
         prompt_ids = self._scored_prompt(prompt, conts)
         if naive:
             totals = np.array([self._token_logprobs([prompt_ids + cont], [len(cont)])[0] for cont in conts])
@@ -343,6 +360,67 @@ class HFBackend(LLMBackend):
             target = torch.tensor(seq[start:], device=logp.device).unsqueeze(1)
             out[r] = logp.gather(1, target).sum().item()
         return out
+
+    @torch.inference_mode()
+    def trie_beam_search(self, prompts: list[str], trie: "PrefixTrie", beam_width: int, k: int,
+                         exclude: Sequence[Sequence[int]] | None = None) -> "BeamResult":
+        """Exact constrained beam search (benchmark.itemtok.beam) after each prompt: every
+        finished sequence is one of the trie's items, scored by its summed log-probability over
+        the whole vocabulary; `exclude[i]` lists items prompt i must not return. Prompts run in
+        chunks of max(1, batch_size // beam_width), sorted by length: a chunk's prompts run once,
+        left-padded, into a KV cache, and each step runs only the live beams' newest tokens on
+        that cache, its rows reordered by the search's `state.parents`."""
+        from benchmark.itemtok import BeamResult, constrained_beam_search
+
+        seqs = self._encode_all(prompts)
+        if exclude is not None and len(exclude) != len(seqs):
+            raise BackendError(f"{len(seqs)} prompts but {len(exclude)} exclusion lists")
+        per_chunk = max(1, self.batch_size // beam_width)
+        order = sorted(range(len(seqs)), key=lambda i: len(seqs[i]))
+        parts: list[tuple[list[int], BeamResult]] = []
+        for start in range(0, len(order), per_chunk):
+            chunk = order[start : start + per_chunk]
+            found = constrained_beam_search(self._beam_step([seqs[i] for i in chunk]), trie, len(chunk), beam_width, k,
+                                            exclude=None if exclude is None else [exclude[i] for i in chunk],
+                                            device=self.device)
+            parts.append((chunk, found))
+        items = np.full((len(seqs), k), -1, dtype=np.int64)
+        scores = np.full((len(seqs), k), -np.inf)
+        sequences = np.full((len(seqs), k, trie.max_depth), -1, dtype=np.int64)
+        for chunk, found in parts:
+            items[chunk], scores[chunk], sequences[chunk] = found.items, found.scores, found.sequences
+        return BeamResult(items, scores, sequences)
+
+    def _beam_step(self, seqs: list[list[int]]):
+        """The step function of `trie_beam_search` for one chunk of prompts (token ids): step 0
+        runs the prompts and answers their last position's log-probabilities; step t > 0 keeps
+        the cache rows of each row's parent and runs the rows' newest tokens."""
+        input_ids, mask = self._pad(seqs, "left")
+        positions = (mask.cumsum(dim=1) - 1).clamp(min=0)
+        cache = DynamicCache(config=self.config)
+        logits = self.model(input_ids=input_ids, attention_mask=mask, position_ids=positions, past_key_values=cache,
+                            use_cache=True, logits_to_keep=1).logits[:, -1]
+        self.counts.computed_tokens += int(mask.sum())
+        first = torch.log_softmax(logits.float(), dim=-1)
+        live = {"mask": mask, "next": positions[:, -1] + 1}
+
+        def step(prefixes: torch.Tensor, state) -> torch.Tensor:
+            if state.step == 0:
+                return first[state.requests]
+            parents = state.parents.to(self.device)
+            cache.reorder_cache(parents)
+            grown = live["mask"][parents]
+            live["mask"] = torch.cat([grown, torch.ones_like(grown[:, :1])], dim=1)
+            position = live["next"][parents]
+            live["next"] = position + 1
+            out = self.model(input_ids=prefixes[:, -1:].to(self.device), attention_mask=live["mask"],
+                             position_ids=position.unsqueeze(1), past_key_values=cache, use_cache=True,
+                             logits_to_keep=1)
+            self.counts.computed_tokens += len(prefixes)
+            self.counts.generated_tokens += len(prefixes)
+            return torch.log_softmax(out.logits[:, -1].float(), dim=-1)
+
+        return step
 
     @torch.inference_mode()
     def generate(

@@ -66,7 +66,8 @@ def code_hash(ref: ModelRef, module_file: str | None, meta: ModelMeta | None = N
     """A submission's whole folder; a built-in model's own file plus the shared layers and the
     item-text encoder it builds on; for a model on an LLM engine (backend hf or vllm), the
     engines' code, the title grounding and the LLM models' shared modules (models/llm: list-wise
-    ranking, LoRA training) as well."""
+    ranking, LoRA training, item tokens) as well; for those and for semantic-ID models, the item
+    tokenizers and the constrained beam search (benchmark/itemtok)."""
     repo = Path(benchmark.__file__).resolve().parent.parent
     if ref.folder is not None:
         root = Path(ref.folder).resolve()
@@ -83,6 +84,9 @@ def code_hash(ref: ModelRef, module_file: str | None, meta: ModelMeta | None = N
         files += [(repo, p) for p in sorted((repo / "benchmark" / "llm").glob("*.py"))]
         files.append((repo, repo / "benchmark" / "grounding.py"))
         files += [(repo, p) for p in sorted((repo / "models" / "llm").glob("*.py")) if (repo, p) not in files]
+    if meta is not None and ref.folder is None and (meta.item_repr == "sid" or meta.backend in ("hf", "vllm")):
+        # item tokenizers, the prefix trie and the constrained beam search
+        files += [(repo, p) for p in sorted((repo / "benchmark" / "itemtok").glob("*.py"))]
     return _files_hash(tuple((str(root), str(p)) for root, p in files))
 
 

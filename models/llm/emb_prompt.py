@@ -52,7 +52,7 @@ from benchmark.registry import register_model
 from benchmark.requests import QARequest
 from models.layers import args
 from models.layers.soft_prompt import ADAPTERS, build_adapter, splice
-from models.llm.lora import (EXTRA_FILE, ADAPTER_FILES, Digest, LoRASettings, TrainLog, TrainSettings, adapter_key,
+from models.llm.lora import (EXTRA_FILE, ADAPTER_FILES, Digest, LoRASettings, TrainSettings, adapter_key,
                              base_model_identity, cached_adapter, files_sha256, schedule, store_adapter,
                              train_adapter)
 from models.llm.finetuned_text import _by_user

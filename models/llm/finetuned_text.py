@@ -48,7 +48,8 @@ from models.layers import args
 from models.layers.citations import RECBENCH
 from models.layers.ranking import ndcg_at_k
 from models.llm import listwise
-from models.llm.lora import Digest, FittedAdapter, LoRASettings, TrainLog, TrainSettings, fit_adapter, schedule
+from models.llm.lora import (Digest, FittedAdapter, LoRASettings, TrainLog, TrainSettings, fit_adapter, schedule,
+                             serve_adapter, token_loss)
 from models.llm.zeroshot_text import MAX_TITLE_CHARS, LLMZeroShotText, _details, pick_answers
 
 CTR, SEQ = "ctr", listwise.TASK
@@ -180,12 +181,23 @@ class LLMLoRAText(LLMZeroShotText):
             raise ModelError(f"{self.meta.name} trains on CTR or next-item data, got {type(data).__name__}")
         task, lora, batches, data_hash, batch_loss, evaluate, metric = job
         fitted = fit_adapter(self, lora, self.train_settings, batches, data_hash, batch_loss, evaluate, metric=metric,
-                             desc=f"llm-lora-text {task}",
-                             extra={"task": task, "loss": self.loss if task == CTR else "title", "dtype": self.dtype,
-                                    "device": torch.device(self.device).type, "answers": list(self.answers)})
+                             desc=f"{self.meta.name} {task}", extra=self._adapter_extra(task),
+                             trainable_tokens=self._trainable_tokens(), serve=self._serve)
         self.fitted = fitted
         self.adapter_dir, self.adapter_cached, self.train_log, self.lora_used = (
             str(fitted.path), fitted.cached, fitted.log, fitted.lora)
+
+    def _adapter_extra(self, task: str) -> dict[str, Any]:
+        """What else shapes the adapter, for its cache key (see lora.adapter_key)."""
+        return {"task": task, "loss": self.loss if task == CTR else "title", "dtype": self.dtype,
+                "device": torch.device(self.device).type, "answers": list(self.answers)}
+
+    def _trainable_tokens(self) -> Any:
+        """Embedding rows trained beside the adapter (see lora.train_adapter); none for text."""
+        return None
+
+    def _serve(self, path: Any) -> None:
+        serve_adapter(self, path)
 
     def _lora_for(self, task: str) -> LoRASettings:
         r, alpha, dropout, modules, layers = self._lora_args
@@ -244,47 +256,51 @@ class LLMLoRAText(LLMZeroShotText):
         return listwise.next_item_prompt(self.templates[SEQ], self.backend.apply_chat, self._titles, history,
                                          self.max_history)
 
+    def _answer(self, item: int) -> Any:
+        """What the model answers for `item` (its title), as the adapter's data hash records it."""
+        return self._titles[item]
+
+    def _seq_units(self, data: SeqFitData) -> list[tuple[int, ...]]:
+        """The item sequences that make one training example each: every training sequence of
+        two or more items, its last item the target."""
+        return [tuple(s) for s in data.sequences if len(s) >= 2]
+
+    def _seq_example(self, items: tuple[int, ...]) -> tuple[list[int], list[int]]:
+        """A unit's token ids and labels (-100 where not scored): the prompt for its history,
+        then its last item's title, the title's tokens scored."""
+        return listwise.title_target(self.backend, self._seq_prompt(items[:-1]), self._titles[items[-1]])
+
+    def _score_candidates(self, prompts: list[str], candidates: list[list[int]], desc: str) -> np.ndarray:
+        """(len(prompts), n_candidates): each candidate's answer log-likelihood after its prompt."""
+        return listwise.rank_by_title_loglik(self.backend, prompts, [[self._titles[i] for i in row] for row in candidates],
+                                             normalize=self.normalize, desc=desc)
+
     def _seq_job(self, data: SeqFitData):
-        """One example per training sequence (its last item the target), the title loss, and
-        validation NDCG@10 over sampled candidates."""
-        examples = [(s[:-1], s[-1]) for s in data.sequences if len(s) >= 2]
-        if not examples:
+        """One example per training unit (`_seq_units`, `_seq_example`), the loss of its scored
+        tokens, and validation NDCG@10 over sampled candidates (listwise.valid_candidates)."""
+        units = self._seq_units(data)
+        if not units:
             raise ModelError(f"{self.meta.name}: no next-item training sequence has two or more items")
-        steps = self.train_settings.steps_for(len(examples))
-        batches = schedule([[i] for i in range(len(examples))], steps, self.train_settings, self.seed)
-        used = sorted({i for b in batches for i in b})
-        prompts = {i: self._seq_prompt(examples[i][0]) for i in used}
-        batch_loss = listwise.answer_loss(self.backend, prompts, {i: self._titles[examples[i][1]] for i in used})
-        valid_prompts, valid_titles = self._seq_valid(data)
-        digest = Digest().add(SEQ, [[prompts[i], self._titles[examples[i][1]]] for b in batches for i in b],
-                              valid_prompts, valid_titles)
+        steps = self.train_settings.steps_for(len(units))
+        batches = schedule([[i] for i in range(len(units))], steps, self.train_settings, self.seed)
+        examples = {i: self._seq_example(units[i]) for i in sorted({i for b in batches for i in b})}
+        valid = listwise.valid_candidates(data, self.catalogue.n_items, self.seq_valid_users,
+                                          self.seq_valid_candidates, self.seed)
+        valid_prompts = [self._seq_prompt(history) for history, _ in valid]
+        digest = Digest().add(SEQ, [examples[i] for b in batches for i in b], valid_prompts,
+                              [[self._answer(i) for i in items] for _, items in valid])
+        pad = int(self.backend.tokenizer.pad_token_id)
+
+        def batch_loss(idx: list[int]) -> torch.Tensor:
+            return token_loss(self.backend.model, pad, [examples[i][0] for i in idx], [examples[i][1] for i in idx]).cpu()
 
         def valid_ndcg() -> float:
-            scores = listwise.rank_by_title_loglik(self.backend, valid_prompts, valid_titles, normalize=self.normalize,
-                                                   desc="valid")
+            scores = self._score_candidates(valid_prompts, [items for _, items in valid], "valid")
             targets = torch.zeros(len(scores), dtype=torch.int64)  # the target is candidate 0
             return float(ndcg_at_k(torch.from_numpy(scores), targets, k=10).mean())
 
         evaluate = valid_ndcg if valid_prompts else None
         return SEQ, self._lora_for(SEQ), batches, digest.hexdigest(), batch_loss, evaluate, "ndcg@10"
-
-    def _seq_valid(self, data: SeqFitData) -> tuple[list[str], list[list[str]]]:
-        """`seq_valid_users` validation requests (seeded), each with its target first and then
-        uniformly sampled items outside the user's seen items."""
-        n_items = self.catalogue.n_items
-        rng = np.random.default_rng([self.seed, 2])
-        take = rng.permutation(len(data.valid))[: self.seq_valid_users]
-        prompts, titles = [], []
-        for i in sorted(take.tolist()):
-            target = int(data.valid_targets[i])
-            banned = set(data.valid_seen[i]) | set(data.valid[i].history) | {target}
-            allowed = np.setdiff1d(np.arange(n_items), np.fromiter(banned, dtype=np.int64))
-            if len(allowed) < self.seq_valid_candidates - 1:
-                continue
-            negatives = rng.choice(allowed, self.seq_valid_candidates - 1, replace=False)
-            prompts.append(self._seq_prompt(data.valid[i].history))
-            titles.append([self._titles[target]] + [self._titles[j] for j in negatives])
-        return prompts, titles
 
     # -- predict ----------------------------------------------------------------------------------
 

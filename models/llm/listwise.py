@@ -18,7 +18,7 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from benchmark.api import ModelError, candidate_matrix
+from benchmark.api import ModelError, SeqFitData, candidate_matrix
 from benchmark.llm import LLMBackend
 from benchmark.prompts import PromptError, PromptTemplate
 from benchmark.requests import RankRequest
@@ -105,3 +105,23 @@ def answer_loss(engine: LLMBackend, prompts: dict[int, str], answers: dict[int, 
         return continuation_loss(engine.model, pad, seqs, scored).cpu()
 
     return batch_loss
+
+
+def valid_candidates(data: SeqFitData, n_items: int, users: int, n_candidates: int,
+                     seed: int) -> list[tuple[tuple[int, ...], list[int]]]:
+    """Validation requests for early stopping on sampled candidates: up to `users` of
+    `data.valid` (a seeded draw, in their order), each as (history, candidates), the target
+    first and then n_candidates - 1 items drawn uniformly from those outside the user's seen
+    items; a user with too few such items is skipped."""
+    rng = np.random.default_rng([seed, 2])
+    take = rng.permutation(len(data.valid))[:users]
+    out = []
+    for i in sorted(take.tolist()):
+        target = int(data.valid_targets[i])
+        banned = set(data.valid_seen[i]) | set(data.valid[i].history) | {target}
+        allowed = np.setdiff1d(np.arange(n_items), np.fromiter(banned, dtype=np.int64))
+        if len(allowed) < n_candidates - 1:
+            continue
+        negatives = rng.choice(allowed, n_candidates - 1, replace=False)
+        out.append((tuple(data.valid[i].history), [target] + [int(j) for j in negatives]))
+    return out

@@ -34,6 +34,7 @@ from benchmark.llm.paths import resolve_model_path
 from models.layers import args
 
 LOG_FILE = "training.json"
+TokenRows = list[int] | dict[str, list[int]]  # peft trainable_token_indices: ids, or module name -> ids
 ADAPTER_FILES = ("adapter_config.json", "adapter_model.safetensors")
 EXTRA_FILE = "extra_module.pt"  # the state dict of a module trained alongside (a soft-prompt adapter)
 
@@ -61,14 +62,17 @@ class LoRASettings:
                    args.dropout_rate(model, "lora_dropout", dropout), modules,
                    None if layers is None else args.positive_int(model, "lora_layers", layers))
 
-    def peft_config(self, n_layers: int):
+    def peft_config(self, n_layers: int, trainable_tokens: TokenRows | None = None):
+        """peft's LoraConfig; `trainable_tokens` (peft's trainable_token_indices: token ids of the
+        input embedding, or embedding module name -> ids) also trains those embedding rows."""
         from peft import LoraConfig
 
         if self.layers is not None and self.layers > n_layers:
             raise ValueError(f"lora_layers={self.layers} but the model has {n_layers} decoder layers")
         return LoraConfig(r=self.r, lora_alpha=self.alpha, lora_dropout=self.dropout,
                           target_modules=list(self.target_modules), task_type="CAUSAL_LM",
-                          layers_to_transform=None if self.layers is None else list(range(n_layers - self.layers, n_layers)))
+                          layers_to_transform=None if self.layers is None else list(range(n_layers - self.layers, n_layers)),
+                          trainable_token_indices=trainable_tokens)
 
 
 @dataclass(frozen=True)
@@ -182,6 +186,7 @@ def train_adapter(
     metric: str,
     desc: str = "lora",
     extra: torch.nn.Module | None = None,
+    trainable_tokens: TokenRows | None = None,
 ) -> TrainLog:
     """Train a LoRA adapter on the HF engine `backend`'s model over `batches` (micro-batches of
     example indices, `settings.grad_accum` of them a step) and save it to `out_dir`.
@@ -190,15 +195,21 @@ def train_adapter(
 
     `extra`, a module trained alongside (a soft-prompt adapter, models/llm/emb_prompt.py), joins
     the optimiser, is kept at its best evaluation too and saved to `out_dir/EXTRA_FILE`; with
-    `lora` None it alone trains and the LLM stays frozen (no LoRA is injected or saved)."""
+    `lora` None it alone trains and the LLM stays frozen (no LoRA is injected or saved).
+
+    `trainable_tokens` (see LoRASettings.peft_config) trains those embedding rows beside the
+    adapter (LoRA only), in float32 whatever the model's dtype, and saves them with it."""
     from peft import get_peft_model, get_peft_model_state_dict, set_peft_model_state_dict
 
     if lora is None and extra is None:
         raise ValueError("train_adapter: nothing to train (no LoRA settings and no extra module)")
+    if lora is None and trainable_tokens is not None:
+        raise ValueError("train_adapter: trainable_tokens need LoRA settings (peft trains them with the adapter)")
     torch.manual_seed(seed)
     n_layers = int(backend.model.config.num_hidden_layers)
     if lora is not None:
-        model = get_peft_model(backend.model, lora.peft_config(n_layers))  # injects into backend.model in place
+        model = get_peft_model(backend.model, lora.peft_config(n_layers, trainable_tokens))  # in place
+        _token_rows_in_float32(model)
         frozen: list[torch.nn.Parameter] = []
     else:
         model = backend.model
@@ -211,7 +222,8 @@ def train_adapter(
     def snapshot() -> dict[str, Any]:
         state = {"extra": {k: v.detach().clone() for k, v in extra.state_dict().items()}} if extra is not None else {}
         if lora is not None:
-            state["lora"] = {k: v.detach().clone() for k, v in get_peft_model_state_dict(model).items()}
+            state["lora"] = {k: v.detach().clone()
+                             for k, v in get_peft_model_state_dict(model, save_embedding_layers=False).items()}
         return state
 
     def mode(train: bool) -> None:
@@ -282,27 +294,49 @@ def train_adapter(
     return log
 
 
+def _token_rows_in_float32(model: Any) -> None:
+    """peft keeps trainable token rows in the embedding's dtype; bfloat16 rounds away small Adam
+    steps, so train them in float32 (the forward casts them to the embedding's dtype)."""
+    for module in model.modules():
+        deltas = getattr(module, "trainable_tokens_delta", None)
+        if isinstance(deltas, torch.nn.ParameterDict) and getattr(module, "tied_adapter", None) is None:
+            for name, p in deltas.items():
+                if p.dtype != torch.float32:
+                    deltas[name] = torch.nn.Parameter(p.detach().float(), requires_grad=p.requires_grad)
+
+
 def continuation_loss(model: Any, pad_id: int, seqs: list[list[int]], scored: list[int]) -> torch.Tensor:
     """Mean over the sequences of the mean cross-entropy of each one's last `scored` tokens given
-    everything before them. Rows are left-padded (position ids count real tokens only), so every
-    row ends at the last position and the logits are computed for the scored positions alone."""
+    everything before them (`token_loss` with those tokens labelled)."""
+    return token_loss(model, pad_id, seqs, [[-100] * (len(s) - n) + list(s[len(s) - n :]) for s, n in zip(seqs, scored)])
+
+
+def token_loss(model: Any, pad_id: int, seqs: list[list[int]], labels: list[list[int]]) -> torch.Tensor:
+    """Mean over the sequences of the mean cross-entropy of each one's labelled tokens
+    (`labels[r][j]` is the token expected at position j of seqs[r], -100 where none is scored),
+    each given everything before it. Rows are left-padded (position ids count real tokens only),
+    so every row ends at the last position and the logits are computed from the earliest
+    scored position on."""
     device = next(model.parameters()).device
     width = max(map(len, seqs))
     input_ids = torch.full((len(seqs), width), pad_id, dtype=torch.long)
+    target = torch.full((len(seqs), width), -100, dtype=torch.long)
     mask = torch.zeros((len(seqs), width), dtype=torch.long)
-    for r, seq in enumerate(seqs):
+    for r, (seq, lab) in enumerate(zip(seqs, labels)):
+        if len(lab) != len(seq) or lab[0] != -100 or all(t == -100 for t in lab):
+            raise ValueError(f"token_loss: row {r} needs one label per token, the first unscored and at least one scored")
         input_ids[r, width - len(seq) :] = torch.tensor(seq)
+        target[r, width - len(seq) :] = torch.tensor(lab)
         mask[r, width - len(seq) :] = 1
     positions = (mask.cumsum(dim=1) - 1).clamp(min=0)
-    keep = max(scored) + 1
+    first = int((target != -100).int().argmax(dim=1).min())  # the earliest scored position of any row
+    keep = width - first + 1  # logits from position first - 1, which predicts token `first`
     logits = model(input_ids=input_ids.to(device), attention_mask=mask.to(device), position_ids=positions.to(device),
-                   logits_to_keep=keep).logits.float()  # position j predicts token width - keep + j + 1
-    losses = []
-    for r, n in enumerate(scored):
-        pred = logits[r, keep - 1 - n : keep - 1]
-        target = input_ids[r, width - n :].to(device)
-        losses.append(torch.nn.functional.cross_entropy(pred, target))
-    return torch.stack(losses).mean()
+                   logits_to_keep=keep).logits.float()  # logits[:, j] predicts token width - keep + j + 1
+    losses = torch.nn.functional.cross_entropy(logits[:, :-1].transpose(1, 2), target[:, width - keep + 1 :].to(device),
+                                               reduction="none")
+    scored = (target[:, width - keep + 1 :] != -100).to(device)
+    return (losses.sum(dim=1) / scored.sum(dim=1)).mean()
 
 
 class Digest:
@@ -439,19 +473,22 @@ class FittedAdapter:
 
 def fit_adapter(model: Any, lora: LoRASettings, settings: TrainSettings, batches: list[list[int]], data_hash: str,
                 batch_loss: Callable[[list[int]], torch.Tensor], evaluate: Callable[[], float] | None, *,
-                metric: str, desc: str, extra: dict[str, Any]) -> FittedAdapter:
+                metric: str, desc: str, extra: dict[str, Any], trainable_tokens: TokenRows | None = None,
+                serve: Callable[[Path], None] | None = None) -> FittedAdapter:
     """Train an adapter on a text-LLM model's HF engine (`model.backend`), or load the one cached
     under the same key (see `adapter_key`; `data_hash` digests the examples, `extra` whatever
-    else shapes the weights), then serve it (`serve_adapter`). The model provides model_path,
-    seed, backend_name, device, dtype and batch_size."""
+    else shapes the weights), then serve it (`serve(path)`, by default `serve_adapter`). The
+    model provides model_path, seed, backend_name, device, dtype and batch_size.
+    `trainable_tokens` as for `train_adapter`."""
     key = adapter_key(base=base_model_identity(model.model_path), lora=lora, settings=settings, data=data_hash,
                       seed=model.seed, extra=extra)
     hit = cached_adapter(key)
     cached = hit is not None
     if hit is None:
         hit = store_adapter(key, lambda out: train_adapter(model.backend, lora, settings, batches, batch_loss, evaluate,
-                                                           out, seed=model.seed, metric=metric, desc=desc))
-    serve_adapter(model, hit[0])
+                                                           out, seed=model.seed, metric=metric, desc=desc,
+                                                           trainable_tokens=trainable_tokens))
+    (serve or (lambda path: serve_adapter(model, path)))(hit[0])
     return FittedAdapter(hit[0], hit[1], cached, lora)
 
 

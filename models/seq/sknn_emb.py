@@ -12,7 +12,6 @@ items no neighbour holds).
 
 from __future__ import annotations
 
-import numpy as np
 import scipy.sparse as sp
 
 from benchmark.api import ModelMeta
