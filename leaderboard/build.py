@@ -276,6 +276,15 @@ class Row:
         return ", ".join(f"{c:,}" for c in counts) if counts else "—"
 
     @property
+    def tokenizer(self) -> dict[str, Any] | None:
+        """The item tokenizer's config and report (code utilisation per level, collisions,
+        reconstruction error) that a model with item tokens recorded in its latest run's
+        extra efficiency figures (`efficiency.extra.tokenizer`); None for other models."""
+        extra = (self.latest.get("efficiency") or {}).get("extra") or {}
+        found = extra.get("tokenizer")
+        return found if isinstance(found, dict) and isinstance(found.get("report"), dict) else None
+
+    @property
     def metric_names(self) -> list[str]:
         """Every metric any of the row's runs reported: main metrics first, then alphabetical."""
         names = {m for _, r, _ in self.all_runs for m in r["metrics"]}

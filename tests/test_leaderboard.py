@@ -337,6 +337,21 @@ def test_prompt_templates_split_rows_not_columns(tmp_path: Path) -> None:
     assert html.count("<h3>Prompt template</h3>") == 2
 
 
+def test_item_tokenizer_report_is_shown_in_the_model_details(tmp_path: Path) -> None:
+    tokenized = make_result("tiger", task="seqrec", variant="full")
+    tokenized["efficiency"]["extra"] = {"tokenizer": {
+        "kind": "sid-rqkmeans", "config": {"kind": "sid-rqkmeans", "levels": 3, "codebook_size": 32},
+        "report": {"n_items": 1000, "code_length": 4, "new_tokens": 108, "utilisation": [1.0, 0.875, 0.5, 1.0],
+                   "level_sizes": [32, 32, 32, 12], "collision_rate": 0.862, "distinct_codes": 387,
+                   "max_collision_group": 12, "reconstruction_rel": 0.2267, "reconstruction_mse": 0.000478}}}
+    html, _ = build_page(tmp_path, [tokenized, make_result("sasrec", task="seqrec", variant="full")])
+    assert html.count("<h3>Item tokenizer</h3>") == 1  # sasrec has no tokenizer
+    section = html[html.index("<h3>Item tokenizer</h3>"):]
+    assert "level 2: 87.5% of 32" in section and "level 4: 100.0% of 12" in section
+    assert "86.2% of items share a code (387 distinct codes; largest group 12)" in section
+    assert "0.227 of the embeddings&#39; variance" in section or "0.227 of the embeddings' variance" in section
+
+
 def test_ok_run_without_its_main_metric_is_a_dash(tmp_path: Path) -> None:
     result = make_result("alpha")
     result["metrics"] = {"other": 0.5}
