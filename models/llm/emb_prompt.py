@@ -56,7 +56,7 @@ from models.llm.lora import (EXTRA_FILE, ADAPTER_FILES, Digest, LoRASettings, Tr
                              base_model_identity, cached_adapter, files_sha256, schedule, store_adapter,
                              train_adapter)
 from models.llm.finetuned_text import _by_user
-from models.llm.qa_text import SMOLLM2, TASK, UQABENCH
+from models.llm.qa_text import SMOLLM2, TASK, UQABENCH, same_option_count
 from models.seq.gru4rec import GRU4Rec
 from models.seq.sasrec import SASRec
 
@@ -334,10 +334,7 @@ class EmbPromptLLM(Model):
         """Scores (len(requests), n_options): each option's log-likelihood after the soft tokens
         and the prompt."""
         self._ready("answer()")
-        widths = {len(r.options) for r in requests}
-        if len(widths) > 1:
-            raise ModelError(f"{self.meta.name}: the requests of one call must have the same number of options, "
-                             f"got {sorted(widths)}")
+        same_option_count(self.meta.name, requests)
         if not requests:
             return np.empty((0, 0))
         states, mask = self.user_states([r.history for r in requests])

@@ -17,7 +17,7 @@ figures is the mean prompt length in tokens (UQABench Table 7's "Avg. Tokens")."
 
 from __future__ import annotations
 
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Sequence
 
 import numpy as np
 
@@ -56,6 +56,14 @@ def qa_meta(shown: int, scheme: str = "zero-shot") -> ModelMeta:
                                "option's tokens after the prompt)" if tuned else "")
         + "; each option scored by its length-normalised log-likelihood as the answer.",
     )
+
+
+def same_option_count(model: str, requests: Sequence[QARequest]) -> None:
+    """Refuse a call whose questions have different numbers of options: scores come back as one
+    (requests, options) array."""
+    widths = {len(r.options) for r in requests}
+    if len(widths) > 1:
+        raise ModelError(f"{model}: the requests of one call must have the same number of options, got {sorted(widths)}")
 
 
 class QATextLLM(LLMZeroShotText):
@@ -106,10 +114,7 @@ class QATextLLM(LLMZeroShotText):
 
     def option_scores(self, requests: list[QARequest]) -> np.ndarray:
         """What `answer` returns, for any requests (a fine-tuned subclass validates with it)."""
-        widths = {len(r.options) for r in requests}
-        if len(widths) > 1:
-            raise ModelError(f"{self.meta.name}: the requests of one call must have the same number of options, "
-                             f"got {sorted(widths)}")
+        same_option_count(self.meta.name, requests)
         if not requests:
             return np.empty((0, 0))
         prompts = [self.qa_prompt(r) for r in requests]
