@@ -121,9 +121,11 @@ def cmd_validate(args: argparse.Namespace) -> int:
 def cmd_models(args: argparse.Namespace) -> int:
     from benchmark.registry import get_model, model_keys
 
-    for key in model_keys():
+    keys = model_keys()
+    width = max(map(len, keys), default=0)
+    for key in keys:
         m = get_model(key).meta
-        print(f"{key:22s} {m.paradigm:10s} {m.item_repr:8s} {m.scheme:10s} {','.join(m.supports)}")
+        print(f"{key:{width}s} {m.paradigm:10s} {m.item_repr:8s} {m.scheme:10s} {','.join(m.supports)}")
     return 0
 
 

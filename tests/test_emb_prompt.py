@@ -17,7 +17,8 @@ from benchmark.llm.testing import make_tiny_checkpoint
 from benchmark.registry import get_model
 from benchmark.requests import QARequest
 from models.layers.soft_prompt import MeanAdapter, QFormerAdapter, build_adapter
-from models.llm.emb_prompt import EmbPromptLLM, EmbSASRecMean, EmbSASRecQFormer, PLACEHOLDER
+from models.llm.emb_prompt import (ENCODERS, EmbPromptLLM, EmbSASRecMean, EmbSASRecQFormer, EmbTransformerPPMean,
+                                   EmbTransformerPPQFormer, PLACEHOLDER)
 from tasks import UQATask
 from tasks.prompts import load
 
@@ -77,11 +78,18 @@ def build(cls, checkpoint, catalogue, **kw) -> EmbPromptLLM:
 
 
 def test_registered_and_keep_their_contract():
-    for key, cls in (("emb-sasrec-mean", EmbSASRecMean), ("emb-sasrec-qformer", EmbSASRecQFormer)):
+    for key, cls in (("emb-sasrec-mean", EmbSASRecMean), ("emb-sasrec-qformer", EmbSASRecQFormer),
+                     ("emb-transformerpp-mean", EmbTransformerPPMean),
+                     ("emb-transformerpp-qformer", EmbTransformerPPQFormer)):
         assert contract_problems(key, cls) == [] and get_model(key) is cls
         assert cls.meta.paradigm == "llm" and cls.meta.item_repr == "user-emb" and cls.meta.scheme == "fine-tuned"
     assert get_model("emb-gru4rec-mean").encoder_name == "gru4rec"
     assert EmbSASRecQFormer().adapter_kind == "qformer"
+    assert get_model("emb-transformerpp-mean").encoder_name == "transformerpp"
+    assert get_model("emb-transformerpp-mean").meta.name == "Emb Transformer++ + mean (adapter)"
+    assert EmbTransformerPPQFormer().meta.name == "Emb Transformer++ + Q-Former (adapter)"
+    assert EmbPromptLLM(encoder="transformerpp", train="adapter+lora").meta.name == \
+        "Emb Transformer++ + mean (adapter+lora)"
 
 
 def test_the_task_hands_embedding_models_their_template_variant():
@@ -131,6 +139,8 @@ def test_bad_arguments_are_clear_errors():
         EmbPromptLLM(train="full")
     with pytest.raises(ValueError, match="hidden"):
         EmbPromptLLM(encoder_args={"hidden": 0})
+    with pytest.raises(ValueError, match=r"Transformer\+\+: argument hidden \(18\) must be a multiple of 2 x heads"):
+        EmbPromptLLM(encoder="transformerpp", encoder_args={"hidden": 18, "heads": 2})
     with pytest.raises(ValueError, match="n_queries"):
         EmbPromptLLM(n_queries=0)
     with pytest.raises(ModelError, match="vllm"):
@@ -217,3 +227,21 @@ def test_adapter_plus_lora_trains_and_serves_the_lora(checkpoint, catalogue):
     assert type(model.backend.model).__name__.startswith("PeftModel")
     assert model.answer(qa_data().valid[:2]).shape == (2, 3)
     assert model.meta.name.endswith("(adapter+lora)")
+
+
+@pytest.mark.parametrize("encoder", sorted(ENCODERS))
+def test_every_encoder_pretrains_and_prompts_the_llm(encoder, checkpoint, catalogue):
+    """Each encoder trains on next item, gives states over the last `window` items with the padding
+    masked, and the model answers after their soft tokens."""
+    data = qa_data(n_train=6, n_valid=3)
+    model = build(EmbPromptLLM, checkpoint, catalogue, encoder=encoder, adapter="mean", max_steps=2, eval_every=2,
+                  valid_rows=3)
+    assert isinstance(model.encoder, ENCODERS[encoder])
+    before = {k: v.clone() for k, v in model.encoder.net.state_dict().items()}
+    model.fit(data)
+    assert any(not torch.equal(v, model.encoder.net.state_dict()[k]) for k, v in before.items())
+    states, mask = model.user_states([(1, 2, 3), tuple(range(12))])
+    assert states.shape == (2, 8, 16) and mask.sum(1).tolist() == [3, 8] and not mask[0, :5].any()
+    scores = model.answer(data.valid)
+    assert scores.shape == (3, 3) and np.isfinite(scores).all()
+    assert model.extra_stats()["encoder"] == encoder

@@ -1,4 +1,5 @@
-"""The base of the id-sequence networks (SASRec, GRU4Rec, BERT4Rec and their LLM2 variants).
+"""The base of the id-sequence networks (SASRec, Transformer++, GRU4Rec, BERT4Rec and their LLM2
+variants).
 
 A `SequenceNet` maps a left-padded history window (B, L) to hidden states (B, L, d) and reads the
 next item's scores off the last position with its output head (by default the dot product with

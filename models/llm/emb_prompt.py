@@ -2,12 +2,14 @@
 states, an adapter projects them into the LLM's embedding space as soft-prompt tokens, and the LLM
 answers the personalized question after them.
 
-- **Encoder** (`encoder`: sasrec | gru4rec): the existing sequential model (models/seq/), its
-  network and training loop (SequentialModel.fit) unchanged, pre-trained on next item with full
-  cross-entropy over the QA fit data's `sequences` for a fixed `encoder_args["epochs"]` (no
-  validation split: the QA validation users are not among the sequences), then frozen. Its
-  weights are cached by content hash under `<cache root>/user-encoder/` (benchmark/cache.py), so
-  the models sharing an encoder (its mean and Q-Former adapters) pre-train it once per plan.
+- **Encoder** (`encoder`: sasrec | gru4rec | transformerpp, UQABench's encoders but HSTU;
+  Transformer++ is SASRec with LLaMA's block: RMSNorm, RoPE, SwiGLU): the existing sequential
+  model (models/seq/), its network and training loop (SequentialModel.fit) unchanged, pre-trained
+  on next item with full cross-entropy over the QA fit data's `sequences` for a fixed
+  `encoder_args["epochs"]` (no validation split: the QA validation users are not among the
+  sequences), then frozen. Its weights are cached by content hash under `<cache root>/
+  user-encoder/` (benchmark/cache.py), so the models sharing an encoder (its mean and Q-Former
+  adapters) pre-train it once per plan.
 - **Soft tokens**: the encoder's states at the last `window` positions of the request's history,
   padding masked, through the adapter (`adapter`: mean, 1 token; qformer, 16; models/layers/
   soft_prompt.py). They replace the `user_embedding` placeholder of the task's template variant
@@ -59,8 +61,9 @@ from models.llm.finetuned_text import _by_user
 from models.llm.qa_text import SMOLLM2, TASK, UQABENCH, same_option_count
 from models.seq.gru4rec import GRU4Rec
 from models.seq.sasrec import SASRec
+from models.seq.transformerpp import TransformerPP
 
-ENCODERS = {"sasrec": SASRec, "gru4rec": GRU4Rec}
+ENCODERS = {"sasrec": SASRec, "gru4rec": GRU4Rec, "transformerpp": TransformerPP}
 STRATEGIES = ("adapter", "adapter+lora")
 PLACEHOLDER = "<|user-embedding|>"
 TEMPLATE = "uqa_answer__user_emb"
@@ -90,7 +93,8 @@ class EmbPromptLLM(Model):
     def meta_for(cls, args: dict[str, Any]) -> ModelMeta:
         enc, ada = args.get("encoder", cls.encoder_name), args.get("adapter", cls.adapter_name)
         train = args.get("train", "adapter")
-        names = {"sasrec": "SASRec", "gru4rec": "GRU4Rec", "mean": "mean", "qformer": "Q-Former"}
+        names = {"sasrec": "SASRec", "gru4rec": "GRU4Rec", "transformerpp": "Transformer++", "mean": "mean",
+                 "qformer": "Q-Former"}
         return dataclasses.replace(cls.meta, name=f"Emb {names.get(enc, enc)} + {names.get(ada, ada)} ({train})")
 
     def __init__(
@@ -400,3 +404,5 @@ EmbSASRecMean = _variant("emb-sasrec-mean", "sasrec", "mean", "SASRec + mean")
 EmbSASRecQFormer = _variant("emb-sasrec-qformer", "sasrec", "qformer", "SASRec + Q-Former")
 EmbGRU4RecMean = _variant("emb-gru4rec-mean", "gru4rec", "mean", "GRU4Rec + mean")
 EmbGRU4RecQFormer = _variant("emb-gru4rec-qformer", "gru4rec", "qformer", "GRU4Rec + Q-Former")
+EmbTransformerPPMean = _variant("emb-transformerpp-mean", "transformerpp", "mean", "Transformer++ + mean")
+EmbTransformerPPQFormer = _variant("emb-transformerpp-qformer", "transformerpp", "qformer", "Transformer++ + Q-Former")

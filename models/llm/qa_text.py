@@ -26,13 +26,12 @@ from benchmark.data.dataset import Catalogue
 from benchmark.prompts import PromptError
 from benchmark.registry import register_model
 from benchmark.requests import QARequest
+from models.layers.citations import UQABENCH
 from models.llm.finetuned_text import TALLREC
 from models.llm.zeroshot_text import LLMZeroShotText
 
 TASK = "uqa"
 ENGINE_ARGS = ("model_path", "backend", "device", "batch_size", "dtype", "adapter_path", "engine_args", "normalize")
-UQABENCH = ("Liu et al., UQABench: Evaluating User Embedding for Prompting LLMs in Personalized Question "
-            "Answering, 2025")
 SMOLLM2 = "Allal et al., SmolLM2: When Smol Goes Big, arXiv:2502.02737"
 
 
