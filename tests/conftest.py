@@ -1,4 +1,4 @@
-"""Shared fixtures: tiny datasets written by the tests themselves."""
+"""Shared fixtures: tiny datasets and a tiny LLM checkpoint, written by the tests themselves."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ import pandas as pd
 import pytest
 
 from benchmark.data import Dataset
+from benchmark.llm.testing import make_tiny_checkpoint
 
 
 def make_dataset(n_users: int = 300, n_items: int = 250, seed: int = 0, min_len: int = 3, max_len: int = 40,
@@ -28,3 +29,9 @@ def make_dataset(n_users: int = 300, n_items: int = 250, seed: int = 0, min_len:
 @pytest.fixture
 def tiny_dataset() -> Dataset:
     return make_dataset()
+
+
+@pytest.fixture(scope="module")
+def checkpoint(tmp_path_factory):
+    """A tiny random Llama checkpoint with its tokenizer (benchmark/llm/testing.py), one per test module."""
+    return make_tiny_checkpoint(tmp_path_factory.mktemp("tiny-llama"))

@@ -13,7 +13,6 @@ from helpers_models import contract_problems
 
 from benchmark.api import ModelError, QAFitData
 from benchmark.data.dataset import Catalogue
-from benchmark.llm.testing import make_tiny_checkpoint
 from benchmark.registry import get_model
 from benchmark.requests import QARequest
 from models.layers.soft_prompt import MeanAdapter, QFormerAdapter, build_adapter
@@ -33,11 +32,6 @@ def catalogue():
                           "category": list(CATEGORIES) * (N_ITEMS // 3),
                           "brand": ["Nikora"] * N_ITEMS, "description": [""] * N_ITEMS})
     return Catalogue(items=items, dataset_name="tiny")
-
-
-@pytest.fixture(scope="module")
-def checkpoint(tmp_path_factory):
-    return make_tiny_checkpoint(tmp_path_factory.mktemp("tiny-llama"))
 
 
 @pytest.fixture(autouse=True)

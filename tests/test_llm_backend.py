@@ -13,15 +13,10 @@ from transformers import AutoModelForCausalLM, AutoTokenizer
 from benchmark.llm import BackendError, TokenTrie, load_backend, resolve_model_path
 from benchmark.llm.hf import HFBackend
 from benchmark.llm.paths import DEFAULT_MODEL
-from benchmark.llm.testing import make_tiny_adapter, make_tiny_checkpoint
+from benchmark.llm.testing import make_tiny_adapter
 
 HISTORY = "The user's history, oldest first: the dark knight, toy story, the matrix, finding nemo, kitchen garden. " * 2
 CANDIDATES = ["space travel", "toys", "the matrix", "books music news fashion", "x"]
-
-
-@pytest.fixture(scope="module")
-def checkpoint(tmp_path_factory):
-    return make_tiny_checkpoint(tmp_path_factory.mktemp("tiny-llama"))
 
 
 @pytest.fixture(scope="module")

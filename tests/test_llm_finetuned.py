@@ -13,7 +13,6 @@ from sklearn.metrics import roc_auc_score
 from benchmark.api import CTRFitData, ModelError, SeqFitData
 from benchmark.data.dataset import Catalogue
 from benchmark.llm import load_backend
-from benchmark.llm.testing import make_tiny_checkpoint
 from benchmark.requests import RankRequest, ScoreRequest
 from models.llm import listwise, lora
 from models.llm.finetuned_text import LLMLoRAText
@@ -35,11 +34,6 @@ def catalogue():
     items = pd.DataFrame({"title": TITLES, "category": CATEGORIES, "brand": [""] * len(TITLES),
                           "description": [""] * len(TITLES)})
     return Catalogue(items=items, dataset_name="toy")
-
-
-@pytest.fixture(scope="module")
-def checkpoint(tmp_path_factory):
-    return make_tiny_checkpoint(tmp_path_factory.mktemp("tiny-llama"))
 
 
 @pytest.fixture(scope="module", autouse=True)

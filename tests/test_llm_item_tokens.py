@@ -22,7 +22,6 @@ from safetensors import safe_open
 from benchmark.api import CTRFitData, ModelError, SeqFitData
 from benchmark.data.dataset import Catalogue
 from benchmark.llm import load_backend
-from benchmark.llm.testing import make_tiny_checkpoint
 from benchmark.registry import get_model
 from benchmark.requests import RankRequest, ScoreRequest, TopK
 from models.llm import lora
@@ -67,11 +66,6 @@ REQUESTS = [RankRequest(0, (0, 1)), RankRequest(1, (4,)), RankRequest(2, ()), Ra
 def catalogue():
     items = pd.DataFrame({"title": TITLES, "category": [""] * N, "brand": [""] * N, "description": [""] * N})
     return Catalogue(items=items, dataset_name="toy")
-
-
-@pytest.fixture(scope="module")
-def checkpoint(tmp_path_factory):
-    return make_tiny_checkpoint(tmp_path_factory.mktemp("tiny-llama"))
 
 
 @pytest.fixture(scope="module", autouse=True)

@@ -10,7 +10,6 @@ import torch
 from transformers import AutoModelForCausalLM
 
 from benchmark.llm import BackendError, load_backend
-from benchmark.llm.testing import make_tiny_checkpoint
 
 HISTORY = "The user's history, oldest first: the dark knight, toy story, the matrix, finding nemo, kitchen garden."
 PROMPTS = [
@@ -22,11 +21,6 @@ WORDS = ["Yes", "No", " the matrix", " toy story", " space travel", " kitchen ga
          " books music news fashion video games", " a movie about space travel. Category: movies.",
          " zqvwk jjx", " finding nemo", " the dark knight rises again and again", " garden", " Yes No",
          " video games", " news", " toys", " q", " studio brand of the year, 2024 edition"]
-
-
-@pytest.fixture(scope="module")
-def checkpoint(tmp_path_factory):
-    return make_tiny_checkpoint(tmp_path_factory.mktemp("tiny-llama"))
 
 
 @pytest.fixture(scope="module")

@@ -14,7 +14,7 @@ from transformers import AutoModelForCausalLM, AutoTokenizer
 
 from benchmark.api import ModelError
 from benchmark.data.dataset import Catalogue
-from benchmark.llm.testing import make_tiny_adapter, make_tiny_checkpoint
+from benchmark.llm.testing import make_tiny_adapter
 from benchmark.requests import ScoreRequest
 from models.llm.zeroshot_text import LLMZeroShotText
 from tasks import CTRTask
@@ -30,11 +30,6 @@ def catalogue():
         {"title": TITLES, "category": CATEGORIES, "brand": BRANDS, "description": [""] * len(TITLES)}
     )
     return Catalogue(items=items, dataset_name="tiny")
-
-
-@pytest.fixture(scope="module")
-def checkpoint(tmp_path_factory):
-    return make_tiny_checkpoint(tmp_path_factory.mktemp("tiny-llama"))
 
 
 CTR_PROMPT = CTRTask().prompt.to_order()
