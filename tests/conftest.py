@@ -8,6 +8,7 @@ import pytest
 
 from benchmark.data import Dataset
 from benchmark.llm.testing import make_tiny_checkpoint
+from helpers_models import torch_threads
 
 
 def make_dataset(n_users: int = 300, n_items: int = 250, seed: int = 0, min_len: int = 3, max_len: int = 40,
@@ -35,3 +36,15 @@ def tiny_dataset() -> Dataset:
 def checkpoint(tmp_path_factory):
     """A tiny random Llama checkpoint with its tokenizer (benchmark/llm/testing.py), one per test module."""
     return make_tiny_checkpoint(tmp_path_factory.mktemp("tiny-llama"))
+
+
+@pytest.fixture(scope="module")
+def isolated_llm_cache(tmp_path_factory):
+    """A module's own cache root (RECBOARD_CACHE: adapters, encoders, checkpoints) and one torch
+    thread while its LLM tests run; a module opts in with
+    `pytestmark = pytest.mark.usefixtures("isolated_llm_cache")`."""
+    with pytest.MonkeyPatch.context() as mp:
+        root = tmp_path_factory.mktemp("cache")
+        mp.setenv("RECBOARD_CACHE", str(root))
+        with torch_threads(1):
+            yield root

@@ -7,7 +7,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
-from helpers_models import contract_problems, torch_threads
+from helpers_models import contract_problems
 from sklearn.metrics import roc_auc_score
 
 from benchmark.api import CTRFitData, ModelError, SeqFitData
@@ -19,6 +19,8 @@ from models.llm.finetuned_text import LLMLoRAText
 from models.llm.lora import LoRASettings, continuation_loss
 from models.llm.zeroshot_text import LLMZeroShotText
 from tasks import CTRTask, SeqRecTask
+
+pytestmark = pytest.mark.usefixtures("isolated_llm_cache")  # conftest: own cache, one torch thread
 
 TITLES = ["The Dark Knight", "Toy Story", "The Matrix", "Finding Nemo", "Garden Hose", "Garden Rake",
           "Space Travel Guide", "Kitchen Knife", "News Weekly", "Video Games"]
@@ -34,15 +36,6 @@ def catalogue():
     items = pd.DataFrame({"title": TITLES, "category": CATEGORIES, "brand": [""] * len(TITLES),
                           "description": [""] * len(TITLES)})
     return Catalogue(items=items, dataset_name="toy")
-
-
-@pytest.fixture(scope="module", autouse=True)
-def cache(tmp_path_factory):
-    with pytest.MonkeyPatch.context() as mp:
-        root = tmp_path_factory.mktemp("cache")
-        mp.setenv("RECBOARD_CACHE", str(root))
-        with torch_threads(1):
-            yield root
 
 
 def ctr_rows(users: range, seed: int) -> tuple[list[ScoreRequest], np.ndarray]:

@@ -16,7 +16,7 @@ import pandas as pd
 import pytest
 import torch
 import yaml
-from helpers_models import contract_problems, torch_threads
+from helpers_models import contract_problems
 from safetensors import safe_open
 
 from benchmark.api import CTRFitData, ModelError, SeqFitData
@@ -28,6 +28,8 @@ from models.llm import lora
 from models.llm.llm_id import LLMID
 from models.llm.llm_sid import LLMSID
 from tasks import CTRTask, SeqRecTask
+
+pytestmark = pytest.mark.usefixtures("isolated_llm_cache")  # conftest: own cache, one torch thread
 
 TITLES = ["The Dark Knight", "Toy Story", "The Matrix", "Finding Nemo", "Garden Hose", "Garden Rake",
           "Space Travel Guide", "Kitchen Knife", "News Weekly", "Video Games"]
@@ -66,15 +68,6 @@ REQUESTS = [RankRequest(0, (0, 1)), RankRequest(1, (4,)), RankRequest(2, ()), Ra
 def catalogue():
     items = pd.DataFrame({"title": TITLES, "category": [""] * N, "brand": [""] * N, "description": [""] * N})
     return Catalogue(items=items, dataset_name="toy")
-
-
-@pytest.fixture(scope="module", autouse=True)
-def cache(tmp_path_factory):
-    with pytest.MonkeyPatch.context() as mp:
-        root = tmp_path_factory.mktemp("cache")
-        mp.setenv("RECBOARD_CACHE", str(root))
-        with torch_threads(1):
-            yield root
 
 
 def build(checkpoint, catalogue, variant="llm-id", tasks=("seqrec",), **kwargs):

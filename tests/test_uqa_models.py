@@ -22,6 +22,8 @@ from models.llm.qa_lora import Text20LoRA, Text50LoRA
 from models.llm.qa_text import NoHistory, QATextLLM, Text20, Text50
 from tasks import UQATask
 
+pytestmark = pytest.mark.usefixtures("isolated_llm_cache")  # conftest: own cache, one torch thread
+
 N_ITEMS = 30
 OPTIONS = ("cameras", "camera lenses", "from cameras to bags", "3")
 
@@ -32,13 +34,6 @@ def catalogue():
                           "category": ["cameras", "lenses", "bags"] * (N_ITEMS // 3),
                           "brand": ["Nikora"] * N_ITEMS, "description": [""] * N_ITEMS})
     return Catalogue(items=items, dataset_name="tiny")
-
-
-@pytest.fixture(scope="module", autouse=True)
-def cache(tmp_path_factory):
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("RECBOARD_CACHE", str(tmp_path_factory.mktemp("cache")))
-        yield
 
 
 def build(cls: type[QATextLLM], checkpoint, catalogue, **kwargs) -> QATextLLM:
