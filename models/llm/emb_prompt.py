@@ -26,8 +26,12 @@ answers the personalized question after them.
   trained adapter (and LoRA) are cached by content hash like the text models' adapters.
 - **Answers**: each option's log-likelihood after [soft tokens + prompt], normalised per token
   (`normalize`), the prompt run once and its options batched on its KV cache
-  (HFBackend.continuation_logprobs_embeds). HF engine only: vLLM's prompt-embedding input is not
-  wired up (backend "vllm" is refused).
+  (HFBackend.continuation_logprobs_embeds).
+- **Engines** (`backend`: hf | vllm): training always runs on the HF engine (it needs gradients);
+  with "vllm" the trained model then answers on a vLLM engine started with prompt embeddings
+  enabled (and the LoRA, when trained), fed the same spliced embeddings (VLLMBackend.
+  continuation_logprobs_embeds); `engine_args` are vLLM's engine arguments. The HF engine
+  still builds the prompt embeddings; validation during training runs on it.
 
 Defaults: the LLM in bfloat16 (3.3x faster than float32 on the benchmark CPU), SASRec-sized
 encoders of width 64, a 256-wide MLP for the mean adapter, 16 queries with 4 heads for the
@@ -95,7 +99,9 @@ class EmbPromptLLM(Model):
         train = args.get("train", "adapter")
         names = {"sasrec": "SASRec", "gru4rec": "GRU4Rec", "transformerpp": "Transformer++", "mean": "mean",
                  "qformer": "Q-Former"}
-        return dataclasses.replace(cls.meta, name=f"Emb {names.get(enc, enc)} + {names.get(ada, ada)} ({train})")
+        backend = args.get("backend", "hf")
+        return dataclasses.replace(cls.meta, name=f"Emb {names.get(enc, enc)} + {names.get(ada, ada)} ({train})",
+                                   backend=backend if backend in ("hf", "vllm") else cls.meta.backend)
 
     def __init__(
         self,
@@ -126,11 +132,13 @@ class EmbPromptLLM(Model):
         target_modules: Sequence[str] = ("q_proj", "v_proj"),
         lora_layers: int | None = None,
         normalize: str = "mean",
+        engine_args: dict[str, Any] | None = None,
     ) -> None:
         super().__init__()
         self.encoder_kind = encoder or self.encoder_name
         self.adapter_kind = adapter or self.adapter_name
-        self.meta = self.meta_for({"encoder": self.encoder_kind, "adapter": self.adapter_kind, "train": train})
+        self.meta = self.meta_for({"encoder": self.encoder_kind, "adapter": self.adapter_kind, "train": train,
+                                   "backend": backend})
         name = self.meta.name
         if self.encoder_kind not in ENCODERS:
             raise ValueError(f"{name}: argument encoder must be one of {sorted(ENCODERS)}, got {self.encoder_kind!r}")
@@ -138,11 +146,13 @@ class EmbPromptLLM(Model):
             raise ValueError(f"{name}: argument adapter must be one of {list(ADAPTERS)}, got {self.adapter_kind!r}")
         if train not in STRATEGIES:
             raise ValueError(f"{name}: argument train must be one of {list(STRATEGIES)}, got {train!r}")
-        if backend == "vllm":
-            raise ModelError(f"{name}: backend 'vllm' is not supported yet (soft prompts need vLLM's prompt-embedding "
-                             "input, which this model does not wire up); use backend 'hf'")
-        if backend != "hf":
-            raise ValueError(f"{name}: argument backend must be 'hf', got {backend!r}")
+        if backend not in ("hf", "vllm"):
+            raise ValueError(f"{name}: argument backend must be 'hf' or 'vllm', got {backend!r}")
+        if engine_args and backend != "vllm":
+            raise ValueError(f"{name}: argument engine_args are vLLM's; backend {backend!r} takes none")
+        if engine_args is not None and not isinstance(engine_args, dict):
+            raise ValueError(f"{name}: argument engine_args must be a mapping, got {engine_args!r}")
+        self.backend_name, self.engine_args = backend, dict(engine_args or {})
         if normalize not in ("mean", "sum"):
             raise ValueError(f"{name}: argument normalize must be 'mean' or 'sum', got {normalize!r}")
         if encoder_args is not None and not isinstance(encoder_args, dict):
@@ -162,7 +172,8 @@ class EmbPromptLLM(Model):
             eval_every=eval_every, patience=patience)
         self.valid_rows = args.non_negative_int(name, "valid_rows", valid_rows)
         self.normalize = normalize
-        self.backend = None
+        self.backend = None  # the HF engine: training, prompt embeddings, and answers unless serving is vLLM
+        self.server = None  # the engine that answers, set by fit()
         self.adapter: torch.nn.Module | None = None
 
     # -- setup ------------------------------------------------------------------------------------
@@ -184,7 +195,7 @@ class EmbPromptLLM(Model):
                                     batch_size=self.batch_size)
         self.encoder = ENCODERS[self.encoder_kind](window=self.window, **self.encoder_args)
         self.encoder.setup(catalogue, seed)
-        self.adapter, self.train_log, self.adapter_dir = None, None, None
+        self.adapter, self.train_log, self.adapter_dir, self.server = None, None, None, None
         self.encoder_cached = self.adapter_cached = False
         self._requests = self._prompt_positions = 0
 
@@ -250,7 +261,8 @@ class EmbPromptLLM(Model):
     def soft_tokens(self, states: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         return self.adapter(states, mask)
 
-    def _score(self, requests: list[QARequest], states: torch.Tensor, mask: torch.Tensor) -> list[np.ndarray]:
+    def _score(self, engine: Any, requests: list[QARequest], states: torch.Tensor,
+               mask: torch.Tensor) -> list[np.ndarray]:
         embed = self.backend.model.get_input_embeddings()
         out = []
         with torch.inference_mode():
@@ -260,8 +272,7 @@ class EmbPromptLLM(Model):
                 before, after = self.prompt_pieces(r)
                 prefix = splice(embed, before, soft[i], after[:-1])
                 self._prompt_positions += prefix.shape[0] + 1
-                out.append(self.backend.continuation_logprobs_embeds(prefix, after[-1], list(r.options),
-                                                                     self.normalize))
+                out.append(engine.continuation_logprobs_embeds(prefix, after[-1], list(r.options), self.normalize))
         return out
 
     # -- fit --------------------------------------------------------------------------------------
@@ -307,7 +318,7 @@ class EmbPromptLLM(Model):
             return soft_continuation_loss(self.backend.model, rows, [targets[i] for i in idx]).cpu()
 
         def accuracy() -> float:
-            scores = self._score(valid_requests, valid_states, valid_mask)
+            scores = self._score(self.backend, valid_requests, valid_states, valid_mask)
             return float(np.mean([np.argmax(s) == a for s, a in zip(scores, valid_answers)]))
 
         files = (EXTRA_FILE,) if self.lora is None else (*ADAPTER_FILES, EXTRA_FILE)
@@ -329,6 +340,12 @@ class EmbPromptLLM(Model):
         self.adapter.eval().requires_grad_(False)
         if self.lora is not None:
             self.backend.load_adapter(path)
+        self.server = self.backend
+        if self.backend_name == "vllm":
+            self.server = load_backend("vllm", model_path=self.model_path, device=self.device, dtype=self.dtype,
+                                       batch_size=self.batch_size, seed=self.seed,
+                                       adapter_path=path if self.lora is not None else None,
+                                       **{"enable_prompt_embeds": True, **self.engine_args})
         self.adapter_dir = str(path)
         self._requests = self._prompt_positions = 0
 
@@ -343,7 +360,7 @@ class EmbPromptLLM(Model):
             return np.empty((0, 0))
         states, mask = self.user_states([r.history for r in requests])
         self._requests += len(requests)
-        return np.stack(self._score(requests, states, mask))
+        return np.stack(self._score(self.server, requests, states, mask))
 
     def num_parameters(self) -> int:
         llm = self.backend.num_parameters() if self.backend is not None else 0
@@ -355,7 +372,8 @@ class EmbPromptLLM(Model):
             return {}
         log = self.train_log
         return {
-            "llm_backend": "hf", "encoder": self.encoder_kind, "adapter": self.adapter_kind,
+            "llm_backend": self.backend_name, "engine_args": dict(getattr(self.server, "engine_args", {})),
+            "encoder": self.encoder_kind, "adapter": self.adapter_kind,
             "train_strategy": self.strategy, "soft_tokens": int(getattr(self.adapter, "n_tokens", 1)),
             "encoder_cached": self.encoder_cached, "adapter_cached": self.adapter_cached,
             "adapter_dir": self.adapter_dir, "template": TEMPLATE,
