@@ -257,6 +257,18 @@ def test_next_item_fit_and_rank(checkpoint, catalogue):
     np.testing.assert_allclose(full[0, [2, 5, 7]], scores[0], atol=1e-6)
 
 
+def test_training_forward_runs_eager_attention_on_short_rows_only_and_restores_sdpa(checkpoint, monkeypatch):
+    """The loss above (eager: short rows) equals the ranking score (SDPA); here the switch itself:
+    eager inside the forward for rows up to EAGER_TRAINING_WIDTH, SDPA after it and for wider rows."""
+    model = load_backend("hf", model_path=str(checkpoint), dtype="float32").model
+    seen = []
+    monkeypatch.setattr(type(model), "forward", lambda self, **kw: seen.append(self.config._attn_implementation))
+    assert model.config._attn_implementation == "sdpa"
+    lora.training_forward(model, lora.EAGER_TRAINING_WIDTH, input_ids=None)
+    lora.training_forward(model, lora.EAGER_TRAINING_WIDTH + 1, input_ids=None)
+    assert seen == ["eager", "sdpa"] and model.config._attn_implementation == "sdpa"
+
+
 def test_rank_by_title_loglik_shapes_and_errors(checkpoint):
     backend = load_backend("hf", model_path=str(checkpoint), batch_size=4)
     prompts = ["Next item:", "Other user. Next item:"]

@@ -60,7 +60,7 @@ from models.layers import args
 from models.layers.soft_prompt import ADAPTERS, build_adapter, splice
 from models.llm.lora import (EXTRA_FILE, ADAPTER_FILES, Digest, LoRASettings, TrainSettings, adapter_key,
                              base_model_identity, cached_adapter, files_sha256, schedule, store_adapter,
-                             train_adapter)
+                             train_adapter, training_forward)
 from models.llm.finetuned_text import _by_user
 from models.llm.qa_text import SMOLLM2, TASK, UQABENCH, same_option_count
 from models.seq.gru4rec import GRU4Rec
@@ -398,7 +398,8 @@ def soft_continuation_loss(model: Any, rows: list[torch.Tensor], targets: list[l
         mask[r, width - x.shape[0]:] = 1
     positions = (mask.cumsum(1) - 1).clamp(min=0)
     keep = max(map(len, targets)) + 1
-    logits = model(inputs_embeds=embeds, attention_mask=mask, position_ids=positions, logits_to_keep=keep).logits.float()
+    logits = training_forward(model, width, inputs_embeds=embeds, attention_mask=mask, position_ids=positions,
+                              logits_to_keep=keep).logits.float()
     losses = [F.cross_entropy(logits[r, keep - 1 - len(t): keep - 1], torch.tensor(t, device=logits.device))
               for r, t in enumerate(targets)]
     return torch.stack(losses).mean()

@@ -305,6 +305,31 @@ def _token_rows_in_float32(model: Any) -> None:
                     deltas[name] = torch.nn.Parameter(p.detach().float(), requires_grad=p.requires_grad)
 
 
+# On CPU, a training forward over rows up to this many positions runs eager attention, whose
+# backward is faster there than SDPA's; wider rows keep SDPA (eager's memory grows with the square
+# of the width, and it stops being faster). Measured with scripts/bench_training_attention.py on
+# the embedded LLM (8 left-padded rows, LoRA r 128, bfloat16, 2 cores), eager/SDPA time per step:
+# 0.85 at 60 positions, 0.87 at 120, 1.03 at 250. Inference keeps SDPA, the faster one there.
+EAGER_TRAINING_WIDTH = 160
+
+
+def training_forward(model: Any, width: int, **inputs: Any) -> Any:
+    """`model(**inputs)` for a training batch `width` positions wide, with the attention kernel
+    chosen as EAGER_TRAINING_WIDTH says (the model's own setting restored after; the autograd
+    graph recorded here is what the backward runs, so it needs no switch)."""
+    base = model.get_base_model() if hasattr(model, "get_base_model") else model
+    current = getattr(base.config, "_attn_implementation", None)
+    device = next(model.parameters()).device
+    if device.type != "cpu" or width > EAGER_TRAINING_WIDTH or current in (None, "eager") \
+            or not hasattr(base, "set_attn_implementation"):
+        return model(**inputs)
+    base.set_attn_implementation("eager")
+    try:
+        return model(**inputs)
+    finally:
+        base.set_attn_implementation(current)
+
+
 def continuation_loss(model: Any, pad_id: int, seqs: list[list[int]], scored: list[int]) -> torch.Tensor:
     """Mean over the sequences of the mean cross-entropy of each one's last `scored` tokens given
     everything before them (`token_loss` with those tokens labelled)."""
@@ -331,8 +356,8 @@ def token_loss(model: Any, pad_id: int, seqs: list[list[int]], labels: list[list
     positions = (mask.cumsum(dim=1) - 1).clamp(min=0)
     first = int((target != -100).int().argmax(dim=1).min())  # the earliest scored position of any row
     keep = width - first + 1  # logits from position first - 1, which predicts token `first`
-    logits = model(input_ids=input_ids.to(device), attention_mask=mask.to(device), position_ids=positions.to(device),
-                   logits_to_keep=keep).logits.float()  # logits[:, j] predicts token width - keep + j + 1
+    logits = training_forward(model, width, input_ids=input_ids.to(device), attention_mask=mask.to(device),
+                              position_ids=positions.to(device), logits_to_keep=keep).logits.float()  # logits[:, j] predicts token width - keep + j + 1
     losses = torch.nn.functional.cross_entropy(logits[:, :-1].transpose(1, 2), target[:, width - keep + 1 :].to(device),
                                                reduction="none")
     scored = (target[:, width - keep + 1 :] != -100).to(device)
