@@ -241,3 +241,20 @@ def test_every_encoder_pretrains_and_prompts_the_llm(encoder, checkpoint, catalo
     scores = model.answer(data.valid)
     assert scores.shape == (3, 3) and np.isfinite(scores).all()
     assert model.extra_stats()["encoder"] == encoder
+
+
+def test_the_loss_of_a_batch_is_the_mean_of_its_rows_whatever_their_widths(checkpoint):
+    """Rows of very different widths run in separate groups; the loss is still the mean of each
+    row's own loss, as if each ran alone."""
+    from benchmark.llm import load_backend
+    from models.llm.emb_prompt import soft_continuation_loss
+
+    model = load_backend("hf", model_path=str(checkpoint), dtype="float32").model
+    d = model.get_input_embeddings().weight.shape[1]
+    gen = torch.Generator().manual_seed(0)
+    rows = [torch.randn(n, d, generator=gen) * 0.1 for n in (5, 6, 20)]
+    targets = [[3, 4], [7], [5, 6, 8]]
+    with torch.no_grad():
+        alone = [soft_continuation_loss(model, [r], [t]).item() for r, t in zip(rows, targets)]
+        batch = soft_continuation_loss(model, rows, targets).item()
+    assert batch == pytest.approx(np.mean(alone), abs=1e-5)

@@ -257,6 +257,13 @@ def test_next_item_fit_and_rank(checkpoint, catalogue):
     np.testing.assert_allclose(full[0, [2, 5, 7]], scores[0], atol=1e-6)
 
 
+def test_width_groups_cut_rows_of_similar_width_together():
+    assert lora.width_groups([294, 98, 137, 101, 92, 97, 115, 103]) == [[4, 5, 1, 3, 7, 6], [2], [0]]
+    assert lora.width_groups([10, 10, 12]) == [[0, 1, 2]]
+    assert lora.width_groups([10, 13], slack=1.25) == [[0], [1]]
+    assert lora.width_groups([]) == []
+
+
 def test_training_forward_runs_eager_attention_on_short_rows_only_and_restores_sdpa(checkpoint, monkeypatch):
     """The loss above (eager: short rows) equals the ranking score (SDPA); here the switch itself:
     eager inside the forward for rows up to EAGER_TRAINING_WIDTH, SDPA after it and for wider rows."""

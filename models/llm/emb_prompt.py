@@ -60,7 +60,7 @@ from models.layers import args
 from models.layers.soft_prompt import ADAPTERS, build_adapter, splice
 from models.llm.lora import (EXTRA_FILE, ADAPTER_FILES, Digest, LoRASettings, TrainSettings, adapter_key,
                              base_model_identity, cached_adapter, files_sha256, schedule, store_adapter,
-                             train_adapter, training_forward)
+                             train_adapter, training_forward, width_groups)
 from models.llm.finetuned_text import _by_user
 from models.llm.qa_text import SMOLLM2, TASK, UQABENCH, same_option_count
 from models.seq.gru4rec import GRU4Rec
@@ -387,8 +387,15 @@ class EmbPromptLLM(Model):
 
 def soft_continuation_loss(model: Any, rows: list[torch.Tensor], targets: list[list[int]]) -> torch.Tensor:
     """Mean over the rows of the mean cross-entropy of each row's last len(targets[r]) positions'
-    tokens (`targets[r]`) given the input embeddings before them. Rows (T_r, d) are left-padded
-    with zeros (masked; position ids count real positions only)."""
+    tokens (`targets[r]`) given the input embeddings before them; rows of similar length run
+    together (lora.width_groups)."""
+    groups = width_groups([r.shape[0] for r in rows])
+    return torch.cat([_soft_row_losses(model, [rows[i] for i in g], [targets[i] for i in g]) for g in groups]).mean()
+
+
+def _soft_row_losses(model: Any, rows: list[torch.Tensor], targets: list[list[int]]) -> torch.Tensor:
+    """(len(rows),): each row's loss, the rows (T_r, d) left-padded with zeros into one batch
+    (masked; position ids count real positions only)."""
     width = max(r.shape[0] for r in rows)
     d = rows[0].shape[1]
     embeds = torch.zeros(len(rows), width, d, dtype=rows[0].dtype, device=rows[0].device)
@@ -400,9 +407,8 @@ def soft_continuation_loss(model: Any, rows: list[torch.Tensor], targets: list[l
     keep = max(map(len, targets)) + 1
     logits = training_forward(model, width, inputs_embeds=embeds, attention_mask=mask, position_ids=positions,
                               logits_to_keep=keep).logits.float()
-    losses = [F.cross_entropy(logits[r, keep - 1 - len(t): keep - 1], torch.tensor(t, device=logits.device))
-              for r, t in enumerate(targets)]
-    return torch.stack(losses).mean()
+    return torch.stack([F.cross_entropy(logits[r, keep - 1 - len(t): keep - 1], torch.tensor(t, device=logits.device))
+                        for r, t in enumerate(targets)])
 
 
 def _valid_subset(requests: Sequence[QARequest], n: int, seed: int) -> list[int]:

@@ -336,20 +336,42 @@ def continuation_loss(model: Any, pad_id: int, seqs: list[list[int]], scored: li
     return token_loss(model, pad_id, seqs, [[-100] * (len(s) - n) + list(s[len(s) - n :]) for s, n in zip(seqs, scored)])
 
 
+def width_groups(widths: Sequence[int], slack: float = 1.25) -> list[list[int]]:
+    """Row indices cut into groups of similar width, so that padding each group to its widest row
+    wastes little: the rows in order of width, a new group begun at a row more than `slack` times
+    as wide as its group's narrowest. (One long prompt among short ones would otherwise pad the
+    whole batch to its width: on the default plan's QA questions, 8 rows of 92-137 positions and
+    one of 294 ran 2.1 times the positions they needed.)"""
+    groups: list[list[int]] = []
+    for i in sorted(range(len(widths)), key=lambda i: widths[i]):
+        if groups and widths[i] <= slack * widths[groups[-1][0]]:
+            groups[-1].append(i)
+        else:
+            groups.append([i])
+    return groups
+
+
 def token_loss(model: Any, pad_id: int, seqs: list[list[int]], labels: list[list[int]]) -> torch.Tensor:
     """Mean over the sequences of the mean cross-entropy of each one's labelled tokens
     (`labels[r][j]` is the token expected at position j of seqs[r], -100 where none is scored),
-    each given everything before it. Rows are left-padded (position ids count real tokens only),
-    so every row ends at the last position and the logits are computed from the earliest
-    scored position on."""
+    each given everything before it; rows of similar length run together (`width_groups`)."""
+    for r, (seq, lab) in enumerate(zip(seqs, labels)):
+        if len(lab) != len(seq) or lab[0] != -100 or all(t == -100 for t in lab):
+            raise ValueError(f"token_loss: row {r} needs one label per token, the first unscored and at least one scored")
+    groups = width_groups([len(s) for s in seqs])
+    return torch.cat([_row_losses(model, pad_id, [seqs[i] for i in g], [labels[i] for i in g]) for g in groups]).mean()
+
+
+def _row_losses(model: Any, pad_id: int, seqs: list[list[int]], labels: list[list[int]]) -> torch.Tensor:
+    """(len(seqs),): `token_loss` of each row, the rows run as one batch. Rows are left-padded
+    (position ids count real tokens only), so every row ends at the last position and the logits
+    are computed from the earliest scored position on."""
     device = next(model.parameters()).device
     width = max(map(len, seqs))
     input_ids = torch.full((len(seqs), width), pad_id, dtype=torch.long)
     target = torch.full((len(seqs), width), -100, dtype=torch.long)
     mask = torch.zeros((len(seqs), width), dtype=torch.long)
     for r, (seq, lab) in enumerate(zip(seqs, labels)):
-        if len(lab) != len(seq) or lab[0] != -100 or all(t == -100 for t in lab):
-            raise ValueError(f"token_loss: row {r} needs one label per token, the first unscored and at least one scored")
         input_ids[r, width - len(seq) :] = torch.tensor(seq)
         target[r, width - len(seq) :] = torch.tensor(lab)
         mask[r, width - len(seq) :] = 1
@@ -361,7 +383,7 @@ def token_loss(model: Any, pad_id: int, seqs: list[list[int]], labels: list[list
     losses = torch.nn.functional.cross_entropy(logits[:, :-1].transpose(1, 2), target[:, width - keep + 1 :].to(device),
                                                reduction="none")
     scored = (target[:, width - keep + 1 :] != -100).to(device)
-    return (losses.sum(dim=1) / scored.sum(dim=1)).mean()
+    return losses.sum(dim=1) / scored.sum(dim=1)
 
 
 class Digest:
