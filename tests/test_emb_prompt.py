@@ -16,8 +16,8 @@ from benchmark.data.dataset import Catalogue
 from benchmark.registry import get_model
 from benchmark.requests import QARequest
 from models.layers.soft_prompt import MeanAdapter, QFormerAdapter, build_adapter
-from models.llm.emb_prompt import (ENCODERS, EmbPromptLLM, EmbSASRecMean, EmbSASRecQFormer, EmbTransformerPPMean,
-                                   EmbTransformerPPQFormer, PLACEHOLDER)
+from models.llm.emb_prompt import (ENCODERS, EmbHSTUMean, EmbHSTUQFormer, EmbPromptLLM, EmbSASRecMean, EmbSASRecQFormer,
+                                   EmbTransformerPPMean, EmbTransformerPPQFormer, PLACEHOLDER)
 from tasks import UQATask
 from tasks.prompts import load
 
@@ -74,7 +74,8 @@ def build(cls, checkpoint, catalogue, **kw) -> EmbPromptLLM:
 def test_registered_and_keep_their_contract():
     for key, cls in (("emb-sasrec-mean", EmbSASRecMean), ("emb-sasrec-qformer", EmbSASRecQFormer),
                      ("emb-transformerpp-mean", EmbTransformerPPMean),
-                     ("emb-transformerpp-qformer", EmbTransformerPPQFormer)):
+                     ("emb-transformerpp-qformer", EmbTransformerPPQFormer),
+                     ("emb-hstu-mean", EmbHSTUMean), ("emb-hstu-qformer", EmbHSTUQFormer)):
         assert contract_problems(key, cls) == [] and get_model(key) is cls
         assert cls.meta.paradigm == "llm" and cls.meta.item_repr == "user-emb" and cls.meta.scheme == "fine-tuned"
     assert get_model("emb-gru4rec-mean").encoder_name == "gru4rec"
@@ -84,6 +85,8 @@ def test_registered_and_keep_their_contract():
     assert EmbTransformerPPQFormer().meta.name == "Emb Transformer++ + Q-Former (adapter)"
     assert EmbPromptLLM(encoder="transformerpp", train="adapter+lora").meta.name == \
         "Emb Transformer++ + mean (adapter+lora)"
+    assert get_model("emb-hstu-qformer").encoder_name == "hstu"
+    assert EmbHSTUMean().meta.name == "Emb HSTU + mean (adapter)"
 
 
 def test_the_task_hands_embedding_models_their_template_variant():
@@ -126,7 +129,7 @@ def test_qformer_gives_16_tokens_and_ignores_padding():
 
 def test_bad_arguments_are_clear_errors():
     with pytest.raises(ValueError, match="argument encoder must be one of"):
-        EmbPromptLLM(encoder="hstu")
+        EmbPromptLLM(encoder="mamba")
     with pytest.raises(ValueError, match="argument adapter must be one of"):
         EmbPromptLLM(adapter="lstm")
     with pytest.raises(ValueError, match="argument train must be one of"):
@@ -135,6 +138,8 @@ def test_bad_arguments_are_clear_errors():
         EmbPromptLLM(encoder_args={"hidden": 0})
     with pytest.raises(ValueError, match=r"Transformer\+\+: argument hidden \(18\) must be a multiple of 2 x heads"):
         EmbPromptLLM(encoder="transformerpp", encoder_args={"hidden": 18, "heads": 2})
+    with pytest.raises(ValueError, match="HSTU: argument relative_bias must be true or false"):
+        EmbPromptLLM(encoder="hstu", encoder_args={"relative_bias": 1})
     with pytest.raises(ValueError, match="n_queries"):
         EmbPromptLLM(n_queries=0)
     with pytest.raises(ValueError, match="argument backend must be 'hf' or 'vllm', got 'onnx'"):

@@ -17,3 +17,7 @@ TRANSFORMER_PP = (
     "Su et al., RoFormer: Enhanced Transformer with Rotary Position Embedding, arXiv:2104.09864; "
     "Shazeer, GLU Variants Improve Transformer, arXiv:2002.05202"
 )
+HSTU_PAPER = (
+    "Zhai et al., Actions Speak Louder than Words: Trillion-Parameter Sequential Transducers for Generative "
+    "Recommendations, ICML 2024, arXiv:2402.17152"
+)

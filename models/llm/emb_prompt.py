@@ -2,8 +2,9 @@
 states, an adapter projects them into the LLM's embedding space as soft-prompt tokens, and the LLM
 answers the personalized question after them.
 
-- **Encoder** (`encoder`: sasrec | gru4rec | transformerpp, UQABench's encoders but HSTU;
-  Transformer++ is SASRec with LLaMA's block: RMSNorm, RoPE, SwiGLU): the existing sequential
+- **Encoder** (`encoder`: sasrec | gru4rec | transformerpp | hstu, UQABench's four encoders;
+  Transformer++ is SASRec with LLaMA's block: RMSNorm, RoPE, SwiGLU; HSTU's relative bias has
+  positions only, the histories carrying no timestamps): the existing sequential
   model (models/seq/), its network and training loop (SequentialModel.fit) unchanged, pre-trained
   on next item with full cross-entropy over the QA fit data's `sequences` for a fixed
   `encoder_args["epochs"]` (no validation split: the QA validation users are not among the
@@ -64,10 +65,11 @@ from models.llm.lora import (EXTRA_FILE, ADAPTER_FILES, Digest, LoRASettings, Tr
 from models.llm.finetuned_text import _by_user
 from models.llm.qa_text import SMOLLM2, TASK, UQABENCH, same_option_count
 from models.seq.gru4rec import GRU4Rec
+from models.seq.hstu import HSTU
 from models.seq.sasrec import SASRec
 from models.seq.transformerpp import TransformerPP
 
-ENCODERS = {"sasrec": SASRec, "gru4rec": GRU4Rec, "transformerpp": TransformerPP}
+ENCODERS = {"sasrec": SASRec, "gru4rec": GRU4Rec, "transformerpp": TransformerPP, "hstu": HSTU}
 STRATEGIES = ("adapter", "adapter+lora")
 PLACEHOLDER = "<|user-embedding|>"
 TEMPLATE = "uqa_answer__user_emb"
@@ -97,8 +99,8 @@ class EmbPromptLLM(Model):
     def meta_for(cls, args: dict[str, Any]) -> ModelMeta:
         enc, ada = args.get("encoder", cls.encoder_name), args.get("adapter", cls.adapter_name)
         train = args.get("train", "adapter")
-        names = {"sasrec": "SASRec", "gru4rec": "GRU4Rec", "transformerpp": "Transformer++", "mean": "mean",
-                 "qformer": "Q-Former"}
+        names = {"sasrec": "SASRec", "gru4rec": "GRU4Rec", "transformerpp": "Transformer++", "hstu": "HSTU",
+                 "mean": "mean", "qformer": "Q-Former"}
         backend = args.get("backend", "hf")
         return dataclasses.replace(cls.meta, name=f"Emb {names.get(enc, enc)} + {names.get(ada, ada)} ({train})",
                                    backend=backend if backend in ("hf", "vllm") else cls.meta.backend)
@@ -431,3 +433,5 @@ EmbGRU4RecMean = _variant("emb-gru4rec-mean", "gru4rec", "mean", "GRU4Rec + mean
 EmbGRU4RecQFormer = _variant("emb-gru4rec-qformer", "gru4rec", "qformer", "GRU4Rec + Q-Former")
 EmbTransformerPPMean = _variant("emb-transformerpp-mean", "transformerpp", "mean", "Transformer++ + mean")
 EmbTransformerPPQFormer = _variant("emb-transformerpp-qformer", "transformerpp", "qformer", "Transformer++ + Q-Former")
+EmbHSTUMean = _variant("emb-hstu-mean", "hstu", "mean", "HSTU + mean")
+EmbHSTUQFormer = _variant("emb-hstu-qformer", "hstu", "qformer", "HSTU + Q-Former")
