@@ -39,6 +39,14 @@ def _common_prefix(a: Sequence[int], b: Sequence[int]) -> int:
     return i
 
 
+def _contiguous_input(module: torch.nn.Module, args: tuple) -> tuple:
+    """The LM head's input made contiguous. With `logits_to_keep` the model hands the head a slice
+    of the hidden states, and torch's matmul can then take a batched path that first copies the
+    (vocab x hidden) weight once per row: with a LoRA adapter loaded, a forward of 16 rows of 40
+    tokens on the embedded LLM took 1.18 s with that copy and 0.37 s without (bfloat16, 2 cores)."""
+    return (args[0].contiguous(), *args[1:]) if args and isinstance(args[0], torch.Tensor) else args
+
+
 class HFBackend(LLMBackend):
     name = "hf"
 
@@ -77,6 +85,9 @@ class HFBackend(LLMBackend):
             self.tokenizer.pad_token = fallback
         model = AutoModelForCausalLM.from_pretrained(directory, dtype=DTYPES[dtype], **where)
         self.model = model.to(self.device).eval()
+        head = model.get_output_embeddings()
+        if head is not None:
+            head.register_forward_pre_hook(_contiguous_input)
         self.adapter_path: Path | None = None
         if adapter_path is not None:
             self.load_adapter(adapter_path)
