@@ -281,3 +281,54 @@ def contract_problems(key: str, cls: type[Model]) -> list[str]:
         problems.append(f"backend {cls.meta.backend!r} but the class is {'' if issubclass(cls, TorchModel) else 'not '}"
                         "a TorchModel")
     return problems
+
+
+# -- sequence networks (models/seq/*: left-padded histories, pad id = n_items) -------------------
+
+
+def assert_causal(model, n_items: int) -> None:
+    """Changing a history's later items changes only the later positions' states."""
+    import torch
+
+    history = torch.tensor([[n_items, 3, 7, 1, 9, 12, n_items - 10, 22]])  # n_items: the pad id
+    changed = history.clone()
+    changed[0, 5:] = torch.tensor([0, n_items - 1, 17])
+    with torch.no_grad():
+        a, b = model(history), model(changed)
+    torch.testing.assert_close(a[0, :5], b[0, :5])
+    assert not torch.allclose(a[0, 5:], b[0, 5:])
+
+
+def padded_states(model, n_items: int):
+    """The states of the history [3, 7, 1, 9] left-padded to 11 positions, after checking that they
+    equal its states padded to 6 and those it gets in a batch beside a full-length row; and the
+    states of an empty history."""
+    import torch
+
+    from models.layers.collate import pad_histories
+
+    items = [3, 7, 1, 9]
+    with torch.no_grad():
+        short = model(pad_histories([items], n_items, 6))
+        long = model(pad_histories([items], n_items, 11))
+        batch = model(pad_histories([items, [5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15]], n_items, 11))
+        empty = model(pad_histories([()], n_items, 5))
+    torch.testing.assert_close(short[0, -4:], long[0, -4:])
+    torch.testing.assert_close(batch[0], long[0])
+    return long, empty
+
+
+def stride_data(strides: tuple[int, ...], n_items: int, n_users: int = 240, length: int = 10, seed: int = 0):
+    """Sequences x, x + s, x + 2s, ... (mod n_items), each user's stride s drawn from `strides`: with
+    strides (1,) item i is always followed by i + 1; with several, the next item depends on the last
+    two. Start items are skewed towards low ids, so most-popular beats random. The last item of each
+    user is the test target, the one before it the validation target. Returns the fit data, the
+    test requests, their targets and each user's seen items."""
+    rng = np.random.default_rng(seed)
+    starts = rng.choice(n_items, size=n_users, p=np.r_[np.full(10, 3.0), np.ones(n_items - 10)] / (n_items + 20))
+    steps = rng.choice(strides, size=n_users)
+    sequences = [tuple(int(x + s * t) % n_items for t in range(length)) for x, s in zip(starts, steps)]
+    fit = SeqFitData([s[:-2] for s in sequences], [RankRequest(u, s[:-2]) for u, s in enumerate(sequences)],
+                     np.array([s[-2] for s in sequences]), valid_seen=[s[:-2] for s in sequences], n_items=n_items)
+    test = [RankRequest(u, s[:-1]) for u, s in enumerate(sequences)]
+    return fit, test, np.array([s[-1] for s in sequences]), [list(s[:-1]) for s in sequences]

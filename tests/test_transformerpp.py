@@ -7,10 +7,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-from helpers_models import contract_problems, dense, fitted, full_ndcg, make_catalogue, torch_threads
+from helpers_models import (assert_causal, contract_problems, dense, fitted, full_ndcg, make_catalogue, padded_states,
+                            stride_data, torch_threads)
 
-from benchmark.api import SeqFitData
-from benchmark.requests import RankRequest
 from models.baselines.popularity import MostPopular
 from models.layers.collate import pad_histories
 from models.seq.transformerpp import (SimpleRMSNorm, TransformerPP, TransformerPPNet, apply_rope, real_item_positions,
@@ -80,28 +79,13 @@ def test_the_fallback_rmsnorm_matches_torchs():
 
 
 def test_an_output_does_not_depend_on_later_items():
-    model = net()
-    history = torch.tensor([[N_ITEMS, 3, 7, 1, 9, 12, 30, 22]])
-    changed = history.clone()
-    changed[0, 5:] = torch.tensor([0, 39, 17])
-    with torch.no_grad():
-        a, b = model(history), model(changed)
-    torch.testing.assert_close(a[0, :5], b[0, :5])
-    assert not torch.allclose(a[0, 5:], b[0, 5:])
+    assert_causal(net(), N_ITEMS)
 
 
 def test_real_positions_do_not_depend_on_the_padding():
-    model = net()
-    items = [3, 7, 1, 9]
-    with torch.no_grad():
-        short = model(pad_histories([items], N_ITEMS, 6))
-        long = model(pad_histories([items], N_ITEMS, 11))
-        # in a batch beside a full-length row, whose padding differs
-        batch = model(pad_histories([items, [5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15]], N_ITEMS, 11))
-    torch.testing.assert_close(short[0, -4:], long[0, -4:])
-    torch.testing.assert_close(batch[0], long[0])
+    long, empty = padded_states(net(), N_ITEMS)
     assert torch.count_nonzero(long[0, :-4]) == 0  # pad states are zero
-    assert torch.isfinite(model(pad_histories([()], N_ITEMS, 5))).all()  # an empty history
+    assert torch.isfinite(empty).all()  # an empty history
 
 
 def test_the_network_trains_every_weight_and_has_no_biases():
@@ -126,26 +110,11 @@ def test_bad_arguments_name_the_model_and_the_argument(kw, message):
         TransformerPP(**kw)
 
 
-def stride_data(strides: tuple[int, ...], n_users: int = 240, length: int = 10, seed: int = 0):
-    """Sequences x, x + s, x + 2s, ... (mod N_ITEMS), each user's stride s drawn from `strides`: with
-    strides (1,) item i is always followed by i + 1; with several, the next item depends on the last
-    two. Start items are skewed towards low ids, so most-popular beats random. The last item of each
-    user is the test target, the one before it the validation target."""
-    rng = np.random.default_rng(seed)
-    starts = rng.choice(N_ITEMS, size=n_users, p=np.r_[np.full(10, 3.0), np.ones(N_ITEMS - 10)] / (N_ITEMS + 20))
-    steps = rng.choice(strides, size=n_users)
-    sequences = [tuple(int(x + s * t) % N_ITEMS for t in range(length)) for x, s in zip(starts, steps)]
-    fit = SeqFitData([s[:-2] for s in sequences], [RankRequest(u, s[:-2]) for u, s in enumerate(sequences)],
-                     np.array([s[-2] for s in sequences]), valid_seen=[s[:-2] for s in sequences], n_items=N_ITEMS)
-    test = [RankRequest(u, s[:-1]) for u, s in enumerate(sequences)]
-    return fit, test, np.array([s[-1] for s in sequences]), [list(s[:-1]) for s in sequences]
-
-
 @pytest.mark.parametrize(("strides", "epochs", "least"), [((1,), 8, 0.9), ((1, 2, 3), 25, 0.85)])
 def test_learns_a_successor_rule_and_beats_most_popular(strides, epochs, least):
     """Both train in about a second; most-popular scores about 0.2 to 0.35 here."""
     catalogue = make_catalogue(N_ITEMS, "strides")
-    fit, test, targets, seen = stride_data(strides)
+    fit, test, targets, seen = stride_data(strides, N_ITEMS)
     model = fitted(TransformerPP(hidden=32, blocks=1, heads=2, dropout=0.1, window=8, epochs=epochs, batch_size=32,
                                  lr=5e-3, patience=epochs), catalogue, fit)
     ndcg = {"transformerpp": full_ndcg(model.rank(test), seen, targets),
