@@ -259,3 +259,19 @@ def test_the_lm_head_gets_a_contiguous_input_with_logits_to_keep(checkpoint):
     with torch.inference_mode():
         backend.model(input_ids=torch.ones(3, 7, dtype=torch.long), logits_to_keep=1)
     assert seen == [True]
+    # peft wraps a head that trains token rows in a module of its own, which the trainer hooks too
+    from peft import LoraConfig, get_peft_model
+
+    from benchmark.llm.hf import contiguous_head_input
+
+    model = get_peft_model(backend.model, LoraConfig(r=2, target_modules=["q_proj", "v_proj"],
+                                                     trainable_token_indices={"embed_tokens": [1, 2], "lm_head": [1, 2]}))
+    head = model.get_output_embeddings()
+    assert type(head).__name__ == "TrainableTokensWrapper"  # not the head hooked when the engine loaded
+    wrapped = []
+    head.register_forward_hook(lambda module, args, out: wrapped.append(args[0].is_contiguous()))
+    contiguous_head_input(model)
+    contiguous_head_input(model)  # once only
+    with torch.inference_mode():
+        model(input_ids=torch.ones(3, 7, dtype=torch.long), logits_to_keep=1)
+    assert wrapped == [True] and len(head._forward_pre_hooks) == 1

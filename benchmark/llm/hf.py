@@ -39,6 +39,15 @@ def _common_prefix(a: Sequence[int], b: Sequence[int]) -> int:
     return i
 
 
+def contiguous_head_input(model: torch.nn.Module) -> None:
+    """Give `model`'s LM head (whatever module it is now: peft wraps a tied head that trains token
+    rows in a module of its own) a contiguous input, once (see `_contiguous_input`)."""
+    head = model.get_output_embeddings()
+    if head is not None and not getattr(head, "_recboard_contiguous_input", False):
+        head.register_forward_pre_hook(_contiguous_input)
+        head._recboard_contiguous_input = True
+
+
 def _contiguous_input(module: torch.nn.Module, args: tuple) -> tuple:
     """The LM head's input made contiguous. With `logits_to_keep` the model hands the head a slice
     of the hidden states, and torch's matmul can then take a batched path that first copies the
@@ -85,9 +94,7 @@ class HFBackend(LLMBackend):
             self.tokenizer.pad_token = fallback
         model = AutoModelForCausalLM.from_pretrained(directory, dtype=DTYPES[dtype], **where)
         self.model = model.to(self.device).eval()
-        head = model.get_output_embeddings()
-        if head is not None:
-            head.register_forward_pre_hook(_contiguous_input)
+        contiguous_head_input(self.model)
         self.adapter_path: Path | None = None
         if adapter_path is not None:
             self.load_adapter(adapter_path)
@@ -105,6 +112,7 @@ class HFBackend(LLMBackend):
         adapter_rank(adapter_path)
         base = self.model.unload() if isinstance(self.model, PeftModel) else self.model
         self.model = PeftModel.from_pretrained(base, str(adapter_path), is_trainable=False).to(self.device).eval()
+        contiguous_head_input(self.model)
         self.adapter_path = Path(adapter_path)
 
     def num_parameters(self) -> int:

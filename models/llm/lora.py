@@ -201,6 +201,8 @@ def train_adapter(
     adapter (LoRA only), in float32 whatever the model's dtype, and saves them with it."""
     from peft import get_peft_model, get_peft_model_state_dict, set_peft_model_state_dict
 
+    from benchmark.llm.hf import contiguous_head_input
+
     if lora is None and extra is None:
         raise ValueError("train_adapter: nothing to train (no LoRA settings and no extra module)")
     if lora is None and trainable_tokens is not None:
@@ -210,6 +212,7 @@ def train_adapter(
     if lora is not None:
         model = get_peft_model(backend.model, lora.peft_config(n_layers, trainable_tokens))  # in place
         _token_rows_in_float32(model)
+        contiguous_head_input(model)  # a head that trains token rows is a new module
         frozen: list[torch.nn.Parameter] = []
     else:
         model = backend.model
