@@ -332,3 +332,16 @@ def stride_data(strides: tuple[int, ...], n_items: int, n_users: int = 240, leng
                      np.array([s[-2] for s in sequences]), valid_seen=[s[:-2] for s in sequences], n_items=n_items)
     test = [RankRequest(u, s[:-1]) for u, s in enumerate(sequences)]
     return fit, test, np.array([s[-1] for s in sequences]), [list(s[:-1]) for s in sequences]
+
+
+def stride_rule_ndcg(model: Model, strides: tuple[int, ...], n_items: int) -> tuple[Model, float, float]:
+    """`model` fitted on `stride_data(strides, n_items)`, and the full-ranking NDCG of it and of
+    most-popular on its test requests."""
+    from models.baselines.popularity import MostPopular
+
+    catalogue = make_catalogue(n_items, "strides")
+    fit, test, targets, seen = stride_data(strides, n_items)
+    model = fitted(model, catalogue, fit)
+    popular = fitted(MostPopular(), catalogue, fit)
+    return (model, full_ndcg(model.rank(test), seen, targets),
+            full_ndcg(dense(popular.rank(test), n_items), seen, targets))

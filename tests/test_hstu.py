@@ -7,10 +7,8 @@ from __future__ import annotations
 import pytest
 import torch
 import torch.nn.functional as F
-from helpers_models import (assert_causal, contract_problems, dense, fitted, full_ndcg, make_catalogue, padded_states,
-                            stride_data, torch_threads)
+from helpers_models import assert_causal, contract_problems, padded_states, stride_rule_ndcg, torch_threads
 
-from models.baselines.popularity import MostPopular
 from models.layers.collate import pad_histories
 from models.seq.hstu import HSTU, HSTUBlock, HSTUNet, RelativePositionBias
 
@@ -130,12 +128,10 @@ def test_bad_arguments_name_the_model_and_the_argument(kw, message):
 @pytest.mark.parametrize(("strides", "epochs", "least"), [((1,), 8, 0.9), ((1, 2, 3), 25, 0.85)])
 def test_learns_a_successor_rule_and_beats_most_popular(strides, epochs, least):
     """Most-popular scores about 0.2 to 0.35 here."""
-    catalogue = make_catalogue(N_ITEMS, "strides")
-    fit, test, targets, seen = stride_data(strides, N_ITEMS)
-    model = fitted(HSTU(hidden=32, blocks=1, heads=2, dropout=0.1, window=8, epochs=epochs, batch_size=32,
-                        lr=5e-3, patience=epochs), catalogue, fit)
-    ndcg = {"hstu": full_ndcg(model.rank(test), seen, targets),
-            "popular": full_ndcg(dense(fitted(MostPopular(), catalogue, fit).rank(test), N_ITEMS), seen, targets)}
+    model, ours, popular = stride_rule_ndcg(
+        HSTU(hidden=32, blocks=1, heads=2, dropout=0.1, window=8, epochs=epochs, batch_size=32, lr=5e-3,
+             patience=epochs), strides, N_ITEMS)
+    ndcg = {"hstu": ours, "popular": popular}
     assert ndcg["hstu"] > least, ndcg
     assert ndcg["hstu"] > ndcg["popular"] + 0.5, ndcg
     assert model.extra_stats()["valid_best"] > least
