@@ -275,3 +275,13 @@ def test_the_lm_head_gets_a_contiguous_input_with_logits_to_keep(checkpoint):
     with torch.inference_mode():
         model(input_ids=torch.ones(3, 7, dtype=torch.long), logits_to_keep=1)
     assert wrapped == [True] and len(head._forward_pre_hooks) == 1
+
+
+def test_vllm_prompt_embeddings_need_an_engine_that_accepts_them():
+    """Refused with a clear error before any request reaches an engine started without them."""
+    from benchmark.llm.vllm_backend import VLLMBackend
+
+    backend = VLLMBackend.__new__(VLLMBackend)  # no engine: the check comes first
+    backend.engine_args = {"dtype": "float32"}
+    with pytest.raises(BackendError, match="enable_prompt_embeds=True"):
+        backend.continuation_logprobs_embeds(torch.zeros(3, 8), 1, [" yes"])
